@@ -1,0 +1,236 @@
+"""Governance domain: who owns a voice, what they consented to, and who may use it.
+
+Business rules live in the service modules (policy, lifecycle, keyring, audit, erasure, consents);
+the models hold state and small queries about it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Organization(models.Model):
+    """A tenant: every owner, profile and key belongs to exactly one."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        permissions = [("oversee_organization", "Oversee the organization's voices as a compliance officer")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VoiceOwner(models.Model):
+    """The data subject whose voice is cloned. Erasure scrubs the personal fields and the data key."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="owners")
+    full_name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    external_ref = models.CharField(max_length=200, blank=True, help_text="The organization's own id for this person")
+    created_at = models.DateTimeField(default=timezone.now)
+    erased_at = models.DateTimeField(null=True, blank=True)
+    # The owner's AES-256 data key, wrapped (AES-GCM) by the master key; NULL once crypto-shredded.
+    wrapped_data_key = models.BinaryField(null=True, editable=False)
+    master_key_id = models.CharField(max_length=16, blank=True, editable=False)
+
+    def __str__(self) -> str:
+        return self.full_name if self.erased_at is None else f"erased owner #{self.pk}"
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
+
+
+class BiometricBlob(models.Model):
+    """One encrypted biometric object (audio, consent recording, embedding, ID scan) in media storage."""
+
+    class Kind(models.TextChoices):
+        SAMPLE_AUDIO = "sample_audio"
+        CONSENT_RECORDING = "consent_recording"
+        EMBEDDING = "embedding"
+        ID_SCAN = "id_scan"
+        VOICE_STATE = "voice_state"
+
+    owner = models.ForeignKey(VoiceOwner, on_delete=models.CASCADE, related_name="blobs")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    storage_name = models.CharField(max_length=300, unique=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    plaintext_size = models.PositiveBigIntegerField()
+    ciphertext_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk}"
+
+
+class IdentityVerification(models.Model):
+    class Method(models.TextChoices):
+        DOCUMENT = "document", "Officer-attested document"
+        VERIFIED_CALL = "verified_call", "Verified call"
+        VOICE_CHALLENGE = "voice_challenge", "Voice challenge"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+
+    owner = models.ForeignKey(VoiceOwner, on_delete=models.CASCADE, related_name="identity_verifications")
+    method = models.CharField(max_length=32, choices=Method.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    evidence_sha256 = models.CharField(max_length=64, blank=True, help_text="Hash of the evidence the officer saw")
+    evidence = models.ForeignKey(BiometricBlob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def is_valid_at(self, now: datetime) -> bool:
+        return self.status == self.Status.APPROVED and (self.expires_at is None or self.expires_at > now)
+
+
+class VoiceProfile(models.Model):
+    """A cloneable voice. Its status changes only through governance.lifecycle.transition()."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        PENDING = "pending"
+        ACTIVE = "active"
+        SUSPENDED = "suspended"
+        EXPIRED = "expired"
+        RETIRED = "retired"
+        ERASED = "erased"
+
+    owner = models.ForeignKey(VoiceOwner, on_delete=models.PROTECT, related_name="profiles")
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    status_reason = models.CharField(max_length=300, blank=True)
+    embedding = models.ForeignKey(BiometricBlob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+    @property
+    def organization_id(self) -> int:
+        return self.owner.organization_id
+
+
+class ConsentArtifact(models.Model):
+    """The owner's recorded consent to cloning for named purposes, over a validity window."""
+
+    class Verification(models.TextChoices):
+        UNVERIFIED = "unverified"
+        VERIFIED = "verified"
+        REJECTED = "rejected"
+
+    profile = models.ForeignKey(VoiceProfile, on_delete=models.PROTECT, related_name="consents")
+    statement_text = models.TextField()
+    purposes = models.JSONField(default=list)
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revocation_reason = models.CharField(max_length=300, blank=True)
+    recording = models.ForeignKey(BiometricBlob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    verification_status = models.CharField(max_length=16, choices=Verification.choices, default=Verification.UNVERIFIED)
+    verification_results = models.JSONField(default=dict, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    content_sha256 = models.CharField(max_length=64, help_text="Hash of statement, purposes, window and recording")
+    expired_at = models.DateTimeField(null=True, blank=True, help_text="When the expiry job processed it")
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def covers(self, purpose: str, now: datetime) -> bool:
+        return (
+            self.verification_status == self.Verification.VERIFIED
+            and self.revoked_at is None
+            and self.valid_from <= now < self.valid_until
+            and purpose in self.purposes
+        )
+
+
+class ApiKey(models.Model):
+    """A product team's credential. The secret is shown once; only its peppered hash is kept."""
+
+    class Action(models.TextChoices):
+        SYNTHESIZE = "synthesize"
+        ENROLL = "enroll"
+        DETECT = "detect"
+        READ_AUDIT = "read-audit"
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="api_keys")
+    name = models.CharField(max_length=200)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    profiles = models.ManyToManyField(VoiceProfile, blank=True, related_name="api_keys")
+    actions = models.JSONField(default=list)
+    purposes = models.JSONField(default=list)
+    rate_limit_per_minute = models.PositiveIntegerField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_usable_at(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class AuditEvent(models.Model):
+    """One append-only, hash-chained audit row. Written only by governance.audit.record()."""
+
+    sequence = models.PositiveBigIntegerField(unique=True)
+    created_at = models.DateTimeField()
+    actor = models.CharField(max_length=100)
+    action = models.CharField(max_length=64, db_index=True)
+    organization_id = models.BigIntegerField(null=True, db_index=True)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    data = models.JSONField(default=dict)
+    previous_hash = models.CharField(max_length=64)
+    row_hash = models.CharField(max_length=64)
+    row_hmac = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["sequence"]
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise PermissionError("audit events are append-only")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise PermissionError("audit events are append-only")
+
+
+class AuditChainHead(models.Model):
+    """A single row locked while appending, so concurrent writers cannot fork the chain."""
+
+    last_sequence = models.PositiveBigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64)
+
+
+class ErasureRequest(models.Model):
+    class Status(models.TextChoices):
+        RECEIVED = "received"
+        COMPLETED = "completed"
+
+    owner = models.ForeignKey(VoiceOwner, on_delete=models.PROTECT, related_name="erasure_requests")
+    requested_by = models.CharField(max_length=100)
+    reason = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    certificate = models.JSONField(default=dict, blank=True)
+    certificate_sha256 = models.CharField(max_length=64, blank=True)

@@ -1,0 +1,42 @@
+"""Creating voice profiles, and activation: an officer may activate one only once owner and consent are verified."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from governance import audit, lifecycle
+from governance.errors import OwnerErased
+from governance.errors import InvalidTransition
+from governance.models import ConsentArtifact, IdentityVerification, VoiceOwner, VoiceProfile
+
+
+def create(owner: VoiceOwner, *, name: str, actor: str) -> VoiceProfile:
+    if owner.is_erased:
+        raise OwnerErased(f"owner {owner.pk} was erased")
+    with transaction.atomic():
+        profile = VoiceProfile.objects.create(owner=owner, name=name)
+        audit.record("profile.created", actor=actor, organization_id=owner.organization_id, target=profile)
+    return profile
+
+
+def activation_blockers(profile: VoiceProfile) -> list[str]:
+    now = timezone.now()
+    blockers = []
+    if profile.owner.is_erased:
+        blockers.append("the owner was erased")
+    if not any(v.is_valid_at(now) for v in IdentityVerification.objects.filter(owner=profile.owner)):
+        blockers.append("the owner's identity is not verified")
+    live = profile.consents.filter(
+        verification_status=ConsentArtifact.Verification.VERIFIED, revoked_at__isnull=True, valid_from__lte=now, valid_until__gt=now
+    )
+    if not live.exists():
+        blockers.append("no verified, unexpired, unrevoked consent")
+    return blockers
+
+
+def activate(profile: VoiceProfile, *, actor: str) -> VoiceProfile:
+    blockers = activation_blockers(profile)
+    if blockers:
+        raise InvalidTransition(f"profile {profile.pk} cannot be activated: {'; '.join(blockers)}")
+    return lifecycle.transition(profile, VoiceProfile.Status.ACTIVE, actor=actor, reason="activated by an officer")

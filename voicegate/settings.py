@@ -1,0 +1,198 @@
+"""Voicegate settings: one file, every value from the environment through voicegate.env's strict readers.
+
+With nothing set, the service runs for development: SQLite and generated keys under VOICEGATE_DATA_DIR
+(outside the repository), jobs on kombu's filesystem transport, e-mail to the console.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from voicegate.env import (
+    env_bool,
+    env_broker_url,
+    env_database,
+    env_int,
+    env_key,
+    env_key_list,
+    env_list,
+    env_path,
+    env_secret,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = env_path("VOICEGATE_DATA_DIR", Path.home() / ".local" / "share" / "voicegate")
+_DEV_SECRETS = DATA_DIR / "dev-secrets"
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_secret("SECRET_KEY", dev_file=_DEV_SECRETS / "secret_key")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "guardian",
+    "governance",
+    "synthesis",
+    "detection",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "voicegate.urls"
+WSGI_APPLICATION = "voicegate.wsgi.application"
+ASGI_APPLICATION = "voicegate.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env_database("DATABASE_URL", DATA_DIR / "voicegate.sqlite3")}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Web server and worker share the file: wait for a lock rather than fail at once.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-voicegate.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+GUARDIAN_RAISE_403 = False
+ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row; anonymous visitors get nothing
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env_path("STATIC_ROOT", DATA_DIR / "static")
+MEDIA_ROOT = env_path("MEDIA_ROOT", DATA_DIR / "media")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# Request bodies: audio uploads are bounded here and again by the audio intake limits.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("VOICEGATE_MAX_BODY_BYTES", 2 * 1024 * 1024, minimum=1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = str(env_path("EMAIL_FILE_PATH", DATA_DIR / "mail"))
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "voicegate@localhost")
+
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("CACHE_URL", "")}
+        if env_str("CACHE_URL", "")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# --- Voicegate keys -------------------------------------------------------------------------------
+# Master key: wraps each owner's data key (envelope encryption). Retired master keys stay readable
+# until `manage.py rotate_master_key` has re-wrapped every data key under the current one.
+VOICEGATE_MASTER_KEY = env_key("VOICEGATE_MASTER_KEY", dev_file=_DEV_SECRETS / "master_key")
+VOICEGATE_RETIRED_MASTER_KEYS = env_key_list("VOICEGATE_RETIRED_MASTER_KEYS")
+# Audit HMAC key: separate from the master key so that rotating one never breaks the other.
+VOICEGATE_AUDIT_KEY = env_key("VOICEGATE_AUDIT_KEY", dev_file=_DEV_SECRETS / "audit_key")
+# API keys are stored as HMAC-SHA256 under this pepper: a stolen database alone cannot check guesses.
+VOICEGATE_API_KEY_PEPPER = env_key("VOICEGATE_API_KEY_PEPPER", dev_file=_DEV_SECRETS / "api_key_pepper")
+
+# --- Governance rules -------------------------------------------------------------------------------
+VOICEGATE_CONSENT_REMINDER_DAYS = env_int("VOICEGATE_CONSENT_REMINDER_DAYS", 14, minimum=1)
+VOICEGATE_DEFAULT_RATE_LIMIT_PER_MINUTE = env_int("VOICEGATE_DEFAULT_RATE_LIMIT_PER_MINUTE", 60, minimum=1)
+VOICEGATE_MAX_TEXT_CHARS = env_int("VOICEGATE_MAX_TEXT_CHARS", 2000, minimum=1)
+
+# --- Jobs -------------------------------------------------------------------------------------------
+_BROKER_DIR = DATA_DIR / "broker"
+CELERY_BROKER_URL = env_broker_url("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "data_folder_in": str(_BROKER_DIR / "queue"),
+        "data_folder_out": str(_BROKER_DIR / "queue"),
+        "processed_folder": str(_BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+    if CELERY_BROKER_URL.startswith("filesystem://")
+    else {}
+)
+CELERY_TASK_IGNORE_RESULT = True  # job state lives in our own models, which clients poll
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "expire-consents": {"task": "governance.tasks.expire_consents", "schedule": 60.0},
+    "send-consent-reminders": {"task": "governance.tasks.send_consent_reminders", "schedule": 3600.0},
+}
+
+# --- API --------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "governance.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "voicegate.api_errors.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Voicegate API",
+    "DESCRIPTION": "Consent-gated voice cloning: governance, synthesis and detection.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
