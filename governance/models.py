@@ -187,8 +187,18 @@ class ApiKey(models.Model):
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
+class _AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs: object) -> int:
+        raise PermissionError("audit events are append-only")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise PermissionError("audit events are append-only")
+
+
 class AuditEvent(models.Model):
     """One append-only, hash-chained audit row. Written only by governance.audit.record()."""
+
+    objects = _AppendOnlyQuerySet.as_manager()
 
     sequence = models.PositiveBigIntegerField(unique=True)
     created_at = models.DateTimeField()
