@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _DATABASE_SCHEMES = {"sqlite", "postgres", "postgresql", "pgsql"}
+# Names of the settings that fell back to generated development keys in this process.
+DEVELOPMENT_KEYS_IN_USE: list[str] = []
 _BROKER_SCHEMES = {"redis", "rediss", "amqp", "amqps", "pyamqp", "filesystem", "memory", "sqla+sqlite", "sqla+postgresql"}
 
 
@@ -172,8 +174,17 @@ def _dev_secret(name: str, path: Path, nbytes: int) -> bytes:
         else:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_hex(nbytes))
-    logger.warning("%s is not set: using a generated DEVELOPMENT key in %s; never use it in production", name, path)
+    DEVELOPMENT_KEYS_IN_USE.append(name)
     return path.read_bytes().strip()
+
+
+def warn_about_development_keys(folder: Path) -> None:
+    if DEVELOPMENT_KEYS_IN_USE:
+        logger.warning(
+            "DEVELOPMENT keys in use (generated in %s, never use them in production): %s",
+            folder,
+            ", ".join(DEVELOPMENT_KEYS_IN_USE),
+        )
 
 
 def _redact(url: str) -> str:

@@ -19,6 +19,7 @@ from voicegate.env import (
     env_path,
     env_secret,
     env_str,
+    warn_about_development_keys,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -138,6 +139,7 @@ VOICEGATE_RETIRED_MASTER_KEYS = env_key_list("VOICEGATE_RETIRED_MASTER_KEYS")
 VOICEGATE_AUDIT_KEY = env_key("VOICEGATE_AUDIT_KEY", dev_file=_DEV_SECRETS / "audit_key")
 # API keys are stored as HMAC-SHA256 under this pepper: a stolen database alone cannot check guesses.
 VOICEGATE_API_KEY_PEPPER = env_key("VOICEGATE_API_KEY_PEPPER", dev_file=_DEV_SECRETS / "api_key_pepper")
+warn_about_development_keys(_DEV_SECRETS)
 
 # --- Governance rules -------------------------------------------------------------------------------
 VOICEGATE_CONSENT_REMINDER_DAYS = env_int("VOICEGATE_CONSENT_REMINDER_DAYS", 14, minimum=1)
@@ -157,6 +159,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     if CELERY_BROKER_URL.startswith("filesystem://")
     else {}
 )
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for _folder in ("queue", "processed"):
+        (_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_IGNORE_RESULT = True  # job state lives in our own models, which clients poll
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
