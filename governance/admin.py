@@ -7,8 +7,8 @@ which writes the audit event. Nothing is added or deleted here: creation and era
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -19,10 +19,12 @@ from django.db.models import Model, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from guardian.admin import GuardedModelAdmin
 
 from governance import apikeys, audit, consents, erasure, identity, profiles
 from governance.errors import GovernanceError
 from governance.models import (
+    Organization,
     ApiKey,
     AuditEvent,
     ConsentArtifact,
@@ -36,7 +38,7 @@ from governance.permissions import officer_organization_ids
 ORGANIZATION = ("organization", admin.RelatedOnlyFieldListFilter)
 
 
-def _expiring_soon_horizon(now: Any) -> Any:
+def _expiring_soon_horizon(now: datetime) -> datetime:
     return now + timedelta(days=settings.VOICEGATE_CONSENT_REMINDER_DAYS)
 
 
@@ -84,7 +86,7 @@ class _ExpiryFilter(admin.SimpleListFilter):
         conditions = self._conditions(timezone.now())
         return queryset.filter(conditions[self.value()]) if self.value() in conditions else queryset
 
-    def _conditions(self, now: Any) -> dict[str, Q]:
+    def _conditions(self, now: datetime) -> dict[str, Q]:
         ends = self.field
         return {
             "soon": Q(**{f"{ends}__gt": now, f"{ends}__lte": _expiring_soon_horizon(now)}),
@@ -96,7 +98,7 @@ class _ExpiryFilter(admin.SimpleListFilter):
 class ConsentExpiryFilter(_ExpiryFilter):
     field = "valid_until"
 
-    def _conditions(self, now: Any) -> dict[str, Q]:
+    def _conditions(self, now: datetime) -> dict[str, Q]:
         # A consent is live only inside its window, not before valid_from.
         return {**super()._conditions(now), "live": Q(valid_from__lte=now, valid_until__gt=now)}
 
@@ -162,10 +164,10 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
         """Actions need the model's "change" permission, though the forms themselves change nothing."""
         return request.user.has_perm(f"{self.opts.app_label}.{get_permission_codename('change', self.opts)}")
 
-    def _each(self, request: HttpRequest, queryset: QuerySet[Any], operation: Callable[[Any], object], done: str) -> None:
+    def _each(self, request: HttpRequest, objects: Iterable[Any], operation: Callable[[Any], object], done: str) -> None:
         """Run a service per object; report successes and each refusal the service gave."""
         succeeded, refusals = 0, []
-        for obj in queryset:
+        for obj in objects:
             try:
                 operation(obj)
             except GovernanceError as exc:
@@ -274,18 +276,20 @@ class ConsentArtifactAdmin(OrganizationScopedAdmin):
     def verify_consents(self, request: HttpRequest, queryset: QuerySet[ConsentArtifact]) -> None:
         # consents.verify() does not refuse revoked, ended or already-verified consents (and would renew an
         # expired profile from one), so only the ones an officer could mean are passed on.
-        eligible = queryset.exclude(verification_status=ConsentArtifact.Verification.VERIFIED).filter(
-            revoked_at__isnull=True, valid_until__gt=timezone.now()
+        eligible = list(
+            queryset.exclude(verification_status=ConsentArtifact.Verification.VERIFIED).filter(
+                revoked_at__isnull=True, valid_until__gt=timezone.now()
+            )
         )
         justification = "verified in admin (officer override)"
         self._each(request, eligible, lambda c: consents.verify(c, actor=_actor(request), justification=justification), "verified")
-        self._report_skipped(request, queryset.count() - eligible.count(), "already verified, revoked or ended")
+        self._report_skipped(request, queryset.count() - len(eligible), "already verified, revoked or ended")
 
     @admin.action(description="Revoke selected consents", permissions=["act"])
     def revoke_consents(self, request: HttpRequest, queryset: QuerySet[ConsentArtifact]) -> None:
-        live = queryset.filter(revoked_at__isnull=True)
+        live = list(queryset.filter(revoked_at__isnull=True))
         self._each(request, live, lambda c: consents.revoke(c, actor=_actor(request), reason="revoked in admin"), "revoked")
-        self._report_skipped(request, queryset.count() - live.count(), "already revoked")
+        self._report_skipped(request, queryset.count() - len(live), "already revoked")
 
     def _report_skipped(self, request: HttpRequest, skipped: int, why: str) -> None:
         if skipped:
@@ -319,7 +323,10 @@ class IdentityVerificationAdmin(OrganizationScopedAdmin):
 
     def _decide(self, request: HttpRequest, queryset: QuerySet[IdentityVerification], *, approve: bool) -> None:
         verb = "approved" if approve else "rejected"
-        decide = lambda v: identity.decide(v, approve=approve, officer=request.user, note=f"{verb} in admin")  # noqa: E731
+
+        def decide(verification: IdentityVerification) -> IdentityVerification:
+            return identity.decide(verification, approve=approve, officer=request.user, note=f"{verb} in admin")
+
         self._each(request, queryset, decide, verb)
 
 
@@ -379,3 +386,12 @@ class AuditEventAdmin(OrganizationScopedAdmin):
     @admin.display(description="target")
     def target(self, event: AuditEvent) -> str:
         return f"{event.target_type} #{event.target_id}" if event.target_type else "—"
+
+
+@admin.register(Organization)
+class OrganizationAdmin(GuardedModelAdmin):
+    """Superusers create tenants and grant officers `oversee_organization` on the "Object permissions" page."""
+
+    list_display = ("name", "slug", "created_at")
+    prepopulated_fields = {"slug": ("name",)}
+    search_fields = ("name", "slug")

@@ -89,6 +89,6 @@ def revoke(key: ApiKey, *, actor: str, reason: str) -> ApiKey:
                 actor=actor,
                 organization_id=key.organization_id,
                 target=key,
-                data={"prefix": key.prefix, "reason": reason},
+                data={"prefix": key.prefix, "reason_sha256": audit.text_digest(reason)},
             )
     return key

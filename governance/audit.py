@@ -66,6 +66,11 @@ def record(
         return event
 
 
+def text_digest(text: str) -> str:
+    """Free text (notes, reasons) enters the log only as a hash: the log outlives erasure, the text may not."""
+    return sha256_hex(text)
+
+
 def actor_for_user(user: Any) -> str:
     return f"user:{user.pk}:{user.get_username()}" if user is not None and user.is_authenticated else "anonymous"
 

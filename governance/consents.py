@@ -12,7 +12,8 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from governance import audit, lifecycle
+from governance import audit, lifecycle, profiles
+from governance.errors import InvalidTransition
 from governance.models import ConsentArtifact, VoiceProfile
 
 logger = logging.getLogger(__name__)
@@ -61,14 +62,21 @@ def record_consent(
 
 
 def verify(consent: ConsentArtifact, *, actor: str, justification: str) -> ConsentArtifact:
-    """An officer marks the consent verified; a verified consent renews an expired profile."""
+    """An officer marks the consent verified; a verified consent renews an expired profile. Idempotent."""
     with transaction.atomic():
         locked = ConsentArtifact.objects.select_for_update().select_related("profile__owner").get(pk=consent.pk)
+        if locked.revoked_at is not None or locked.valid_until <= timezone.now():
+            raise InvalidTransition(f"consent {locked.pk} is revoked or has ended; record a new consent instead")
+        if locked.verification_status == ConsentArtifact.Verification.VERIFIED:
+            return locked
         locked.verification_status = ConsentArtifact.Verification.VERIFIED
         locked.verified_at = timezone.now()
         locked.verification_results = {**locked.verification_results, "officer_override": {"actor": actor, "justification": justification}}
         locked.save(update_fields=["verification_status", "verified_at", "verification_results"])
-        audit.record("consent.verified", actor=actor, organization_id=locked.profile.owner.organization_id, target=locked, data={"justification": justification})
+        audit.record(
+            "consent.verified", actor=actor, organization_id=locked.profile.owner.organization_id, target=locked,
+            data={"justification_sha256": audit.text_digest(justification)},
+        )
         _renew_profile_if_expired(locked.profile, actor=actor)
     return locked
 
@@ -80,7 +88,11 @@ def revoke(consent: ConsentArtifact, *, actor: str, reason: str) -> ConsentArtif
         )
         consent.refresh_from_db()
         if updated:
-            audit.record("consent.revoked", actor=actor, organization_id=consent.profile.owner.organization_id, target=consent, data={"reason": reason})
+            audit.record(
+                "consent.revoked", actor=actor, organization_id=consent.profile.owner.organization_id, target=consent,
+                data={"reason_sha256": audit.text_digest(reason)},
+            )
+            _suspend_profile_without_live_consent(consent.profile, actor=actor)
     return consent
 
 
@@ -143,6 +155,14 @@ def _expire_profile_without_live_consent(profile: VoiceProfile, now: datetime) -
         lifecycle.transition(profile, VoiceProfile.Status.EXPIRED, actor=SYSTEM_ACTOR, reason="consent expired")
 
 
+def _suspend_profile_without_live_consent(profile: VoiceProfile, *, actor: str) -> None:
+    now = timezone.now()
+    live = [c for c in profile.consents.filter(revoked_at__isnull=True) if c.valid_from <= now < c.valid_until]
+    if not live and profile.status == VoiceProfile.Status.ACTIVE:
+        lifecycle.transition(profile, VoiceProfile.Status.SUSPENDED, actor=actor, reason="its last live consent was revoked")
+
+
 def _renew_profile_if_expired(profile: VoiceProfile, *, actor: str) -> None:
-    if profile.status == VoiceProfile.Status.EXPIRED:
+    # Renewal re-checks everything activation checks: a stale identity verification blocks it too.
+    if profile.status == VoiceProfile.Status.EXPIRED and not profiles.activation_blockers(profile):
         lifecycle.transition(profile, VoiceProfile.Status.ACTIVE, actor=actor, reason="renewed by a new verified consent")

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from governance import audit, biometrics, keyring, lifecycle
+from governance import apikeys, audit, biometrics, keyring, lifecycle
 from governance.models import ApiKey, ConsentArtifact, ErasureRequest, VoiceOwner, VoiceProfile
 from voicegate import crypto
 
@@ -54,17 +54,17 @@ def _shred(owner: VoiceOwner, *, actor: str) -> dict[str, object]:
                 lifecycle.transition(profile, VoiceProfile.Status.ERASED, actor=actor, reason="owner erased")
         # The statement names the owner; its hash stays as the non-personal record of what was agreed.
         ConsentArtifact.objects.filter(profile__owner=locked).update(statement_text="")
-        revoked_keys = _revoke_keys_bound_only_to(locked)
+        revoked_keys = _revoke_keys_bound_only_to(locked, actor=actor)
     owner.refresh_from_db()
     return {"profiles_erased": erased_profiles, "api_keys_revoked": revoked_keys}
 
 
-def _revoke_keys_bound_only_to(owner: VoiceOwner) -> list[str]:
+def _revoke_keys_bound_only_to(owner: VoiceOwner, *, actor: str) -> list[str]:
     revoked = []
     candidates = ApiKey.objects.filter(profiles__owner=owner, revoked_at__isnull=True).distinct()
     for key in candidates:
         if not key.profiles.exclude(owner=owner).exists():
-            ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+            apikeys.revoke(key, actor=actor, reason="every profile it was bound to was erased")
             revoked.append(key.prefix)
     return revoked
 

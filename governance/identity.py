@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -39,10 +40,12 @@ def decide(
             raise InvalidTransition(f"identity verification {locked.pk} is already {locked.status}")
         locked.status = IdentityVerification.Status.APPROVED if approve else IdentityVerification.Status.REJECTED
         locked.decided_by, locked.decided_at, locked.decision_note = officer, timezone.now(), note
+        if approve and expires_at is None:
+            expires_at = timezone.now() + timedelta(days=settings.VOICEGATE_IDENTITY_VALID_DAYS)
         locked.expires_at = expires_at
         locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "expires_at"])
         audit.record(
             f"identity.{locked.status}", actor=audit.actor_for_user(officer), organization_id=locked.owner.organization_id,
-            target=locked, data={"method": locked.method, "note": note},
+            target=locked, data={"method": locked.method, "note_sha256": audit.text_digest(note)},
         )
     return locked

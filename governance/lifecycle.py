@@ -44,7 +44,7 @@ def transition(profile: VoiceProfile, target: str, *, actor: str, reason: str) -
             actor=actor,
             organization_id=locked.owner.organization_id,
             target=locked,
-            data={"from": previous, "to": target, "reason": reason},
+            data={"from": previous, "to": target, "reason_sha256": audit.text_digest(reason)},
         )
     profile.status, profile.status_reason, profile.status_changed_at = locked.status, locked.status_reason, locked.status_changed_at
     return profile

@@ -92,6 +92,9 @@ class IdentityVerification(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
+    def __str__(self) -> str:
+        return f"{self.get_method_display()} #{self.pk} ({self.status})"
+
     def is_valid_at(self, now: datetime) -> bool:
         return self.status == self.Status.APPROVED and (self.expires_at is None or self.expires_at > now)
 
@@ -147,6 +150,9 @@ class ConsentArtifact(models.Model):
     expired_at = models.DateTimeField(null=True, blank=True, help_text="When the expiry job processed it")
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"consent #{self.pk} for {', '.join(self.purposes)} until {self.valid_until:%Y-%m-%d}"
 
     def covers(self, purpose: str, now: datetime) -> bool:
         return (
@@ -215,6 +221,9 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["sequence"]
 
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.action} by {self.actor}"
+
     def save(self, *args: object, **kwargs: object) -> None:
         if not self._state.adding:
             raise PermissionError("audit events are append-only")
@@ -244,3 +253,6 @@ class ErasureRequest(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     certificate = models.JSONField(default=dict, blank=True)
     certificate_sha256 = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"erasure #{self.pk} of owner #{self.owner_id} ({self.status})"

@@ -6,8 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance import audit, lifecycle
-from governance.errors import OwnerErased
-from governance.errors import InvalidTransition
+from governance.errors import InvalidTransition, OwnerErased
 from governance.models import ConsentArtifact, IdentityVerification, VoiceOwner, VoiceProfile
 
 

@@ -19,6 +19,7 @@ from governance.models import (
     VoiceOwner,
     VoiceProfile,
 )
+from governance.officers import ensure_officer_group
 
 PURPOSE = "support-calls"
 
@@ -75,10 +76,9 @@ class ConsentFactory(factory.django.DjangoModelFactory):
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
-        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
-    password = factory.PostGenerationMethodCall("set_password", "correct horse battery staple")
+    password = factory.django.Password("correct horse battery staple")
 
 
 def officer_for(*organizations: Organization, **kwargs: object) -> object:
@@ -111,3 +111,10 @@ def authorized_setup(**key_kwargs: object) -> Authorized:
     consent = ConsentFactory(profile=profile)
     key, secret = make_key(owner.organization, actions=[ApiKey.Action.SYNTHESIZE, ApiKey.Action.ENROLL], profiles=[profile], **key_kwargs)
     return Authorized(owner.organization, owner, profile, consent, key, secret)
+
+
+def compliance_officer_for(*organizations: Organization, **kwargs: object) -> object:
+    """officer_for(), plus the "Compliance officers" group whose model permissions open the admin."""
+    user = officer_for(*organizations, **kwargs)
+    user.groups.add(ensure_officer_group())
+    return user

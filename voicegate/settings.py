@@ -143,6 +143,7 @@ warn_about_development_keys(_DEV_SECRETS)
 
 # --- Governance rules -------------------------------------------------------------------------------
 VOICEGATE_CONSENT_REMINDER_DAYS = env_int("VOICEGATE_CONSENT_REMINDER_DAYS", 14, minimum=1)
+VOICEGATE_IDENTITY_VALID_DAYS = env_int("VOICEGATE_IDENTITY_VALID_DAYS", 365, minimum=1)
 VOICEGATE_DEFAULT_RATE_LIMIT_PER_MINUTE = env_int("VOICEGATE_DEFAULT_RATE_LIMIT_PER_MINUTE", 60, minimum=1)
 VOICEGATE_MAX_TEXT_CHARS = env_int("VOICEGATE_MAX_TEXT_CHARS", 2000, minimum=1)
 
@@ -179,6 +180,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "voicegate.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "voicegate.api_errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
