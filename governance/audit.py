@@ -15,7 +15,7 @@ from datetime import datetime, timezone as dt_timezone
 from typing import Any, Iterator
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from governance.models import AuditChainHead, AuditEvent
@@ -46,7 +46,7 @@ def record(
 ) -> AuditEvent:
     """Append one event. Call inside the transaction of the change it records."""
     with transaction.atomic():
-        head = AuditChainHead.objects.select_for_update().get(pk=1)
+        head = _locked_head()
         event = AuditEvent(
             sequence=head.last_sequence + 1,
             created_at=timezone.now(),
@@ -75,6 +75,19 @@ def actor_for_user(user: Any) -> str:
     return f"user:{user.pk}:{user.get_username()}" if user is not None and user.is_authenticated else "anonymous"
 
 
+def _locked_head() -> AuditChainHead:
+    head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is not None:
+        return head
+    # Only before the first event ever (or after a test flush): two first writers race, one retries.
+    try:
+        with transaction.atomic():
+            AuditChainHead.objects.create(pk=1, last_sequence=0, last_hash=GENESIS_HASH)
+    except IntegrityError:
+        pass
+    return AuditChainHead.objects.select_for_update().get(pk=1)
+
+
 def actor_for_key(key: Any) -> str:
     return f"api-key:{key.prefix}"
 
@@ -87,7 +100,7 @@ def verify_chain() -> ChainVerification:
         if problem:
             return ChainVerification(False, checked, event.sequence, problem)
         expected_previous, expected_sequence, checked = event.row_hash, event.sequence + 1, checked + 1
-    head = AuditChainHead.objects.get(pk=1)
+    head = AuditChainHead.objects.filter(pk=1).first() or AuditChainHead(last_sequence=0, last_hash=GENESIS_HASH)
     if head.last_sequence != expected_sequence - 1 or head.last_hash != expected_previous:
         return ChainVerification(False, checked, expected_sequence, "rows after this one were deleted (chain head disagrees)")
     return ChainVerification(True, checked)

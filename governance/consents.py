@@ -150,15 +150,12 @@ def _send_reminder(consent: ConsentArtifact) -> None:
 
 
 def _expire_profile_without_live_consent(profile: VoiceProfile, now: datetime) -> None:
-    live = [c for c in profile.consents.filter(revoked_at__isnull=True) if c.valid_from <= now < c.valid_until]
-    if not live and lifecycle.can_transition(profile.status, VoiceProfile.Status.EXPIRED):
+    if not profile.live_consents(now).exists() and lifecycle.can_transition(profile.status, VoiceProfile.Status.EXPIRED):
         lifecycle.transition(profile, VoiceProfile.Status.EXPIRED, actor=SYSTEM_ACTOR, reason="consent expired")
 
 
 def _suspend_profile_without_live_consent(profile: VoiceProfile, *, actor: str) -> None:
-    now = timezone.now()
-    live = [c for c in profile.consents.filter(revoked_at__isnull=True) if c.valid_from <= now < c.valid_until]
-    if not live and profile.status == VoiceProfile.Status.ACTIVE:
+    if profile.status == VoiceProfile.Status.ACTIVE and not profile.live_consents(timezone.now()).exists():
         lifecycle.transition(profile, VoiceProfile.Status.SUSPENDED, actor=actor, reason="its last live consent was revoked")
 
 

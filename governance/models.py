@@ -117,6 +117,9 @@ class VoiceProfile(models.Model):
     status_changed_at = models.DateTimeField(default=timezone.now)
     status_reason = models.CharField(max_length=300, blank=True)
     embedding = models.ForeignKey(BiometricBlob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Quality summary and similarity to protected voices and other owners' profiles (scores, no biometrics).
+    enrollment_report = models.JSONField(default=dict, blank=True)
+    held_for_review = models.BooleanField(default=False, help_text="Too similar to a protected voice or another owner")
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -125,6 +128,15 @@ class VoiceProfile(models.Model):
     @property
     def organization_id(self) -> int:
         return self.owner.organization_id
+
+    def live_consents(self, now: datetime) -> models.QuerySet[ConsentArtifact]:
+        """Verified, unrevoked consents whose window contains `now` (for any purpose)."""
+        return self.consents.filter(
+            verification_status=ConsentArtifact.Verification.VERIFIED,
+            revoked_at__isnull=True,
+            valid_from__lte=now,
+            valid_until__gt=now,
+        )
 
 
 class ConsentArtifact(models.Model):
@@ -146,6 +158,7 @@ class ConsentArtifact(models.Model):
     verification_status = models.CharField(max_length=16, choices=Verification.choices, default=Verification.UNVERIFIED)
     verification_results = models.JSONField(default=dict, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
+    verification_job_status = models.CharField(max_length=16, blank=True, help_text="Automated check job, when one ran")
     content_sha256 = models.CharField(max_length=64, help_text="Hash of statement, purposes, window and recording")
     expired_at = models.DateTimeField(null=True, blank=True, help_text="When the expiry job processed it")
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
@@ -256,3 +269,76 @@ class ErasureRequest(models.Model):
 
     def __str__(self) -> str:
         return f"erasure #{self.pk} of owner #{self.owner_id} ({self.status})"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class EnrollmentSample(models.Model):
+    """One uploaded voice sample: judged by the quality gate, embedded, then (by default) its audio deleted."""
+
+    class Verdict(models.TextChoices):
+        PENDING = "pending"
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+
+    profile = models.ForeignKey(VoiceProfile, on_delete=models.PROTECT, related_name="samples")
+    audio = models.ForeignKey(BiometricBlob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    embedding = models.ForeignKey(BiometricBlob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    audio_sha256 = models.CharField(max_length=64)
+    verdict = models.CharField(max_length=16, choices=Verdict.choices, default=Verdict.PENDING)
+    quality_report = models.JSONField(default=dict, blank=True)
+    job_status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    job_error = models.CharField(max_length=500, blank=True)
+    job_attempts = models.PositiveSmallIntegerField(default=0)
+    audio_retained_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"sample #{self.pk} of profile #{self.profile_id} ({self.verdict})"
+
+
+class VoiceChallenge(models.Model):
+    """A liveness check: the owner speaks a random phrase before it expires; words and voice are checked."""
+
+    class Status(models.TextChoices):
+        ISSUED = "issued"
+        CHECKING = "checking"
+        PASSED = "passed"
+        FAILED = "failed"
+        EXPIRED = "expired"
+
+    owner = models.ForeignKey(VoiceOwner, on_delete=models.PROTECT, related_name="challenges")
+    profile = models.ForeignKey(VoiceProfile, on_delete=models.PROTECT, related_name="challenges")
+    phrase = models.CharField(max_length=300)
+    expires_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ISSUED)
+    response = models.ForeignKey(BiometricBlob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    results = models.JSONField(default=dict, blank=True)
+    job_error = models.CharField(max_length=500, blank=True)
+    identity_verification = models.OneToOneField(
+        IdentityVerification, null=True, blank=True, on_delete=models.SET_NULL, related_name="challenge"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"challenge #{self.pk} ({self.status})"
+
+
+class ProtectedVoice(models.Model):
+    """A voice that must never be cloned. The person is a data subject (VoiceOwner) like any other."""
+
+    owner = models.OneToOneField(VoiceOwner, on_delete=models.PROTECT, related_name="protected_voice")
+    label = models.CharField(max_length=200)
+    applies_to_all_organizations = models.BooleanField(default=False, help_text="Operator-level protection")
+    embedding = models.ForeignKey(BiometricBlob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    registered_by = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.label

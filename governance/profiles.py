@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from governance import audit, lifecycle
 from governance.errors import InvalidTransition, OwnerErased
-from governance.models import ConsentArtifact, IdentityVerification, VoiceOwner, VoiceProfile
+from governance.models import IdentityVerification, VoiceOwner, VoiceProfile
 
 
 def create(owner: VoiceOwner, *, name: str, actor: str) -> VoiceProfile:
@@ -26,10 +26,7 @@ def activation_blockers(profile: VoiceProfile) -> list[str]:
         blockers.append("the owner was erased")
     if not any(v.is_valid_at(now) for v in IdentityVerification.objects.filter(owner=profile.owner)):
         blockers.append("the owner's identity is not verified")
-    live = profile.consents.filter(
-        verification_status=ConsentArtifact.Verification.VERIFIED, revoked_at__isnull=True, valid_from__lte=now, valid_until__gt=now
-    )
-    if not live.exists():
+    if not profile.live_consents(now).exists():
         blockers.append("no verified, unexpired, unrevoked consent")
     return blockers
 

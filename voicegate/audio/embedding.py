@@ -1,0 +1,210 @@
+"""Speaker embeddings with resemblyzer's VoiceEncoder, loaded once per process from hash-checked weights.
+
+Framework-free. The weights ship inside the ``resemblyzer==0.1.4`` wheel (``resemblyzer/pretrained.pt``); the file is
+read once, its SHA-256 compared with :data:`PRETRAINED_SHA256`, and the state dict loaded from those same bytes with
+``torch.load(weights_only=True)``, so the bytes checked are the bytes used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+EMBEDDING_DIM = 256
+SAMPLE_RATE = 16_000
+# sha256 of resemblyzer/pretrained.pt in the resemblyzer 0.1.4 wheel.
+PRETRAINED_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
+
+
+class WeightsMismatch(RuntimeError):
+    """The speaker-encoder weights on disk are not the pinned file; refuse to run on them."""
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Where the weights are and what they must hash to; ``device`` None picks CUDA when available."""
+
+    weights_path: Path | None = None
+    sha256: str = PRETRAINED_SHA256
+    device: str | None = None
+
+
+def default_weights_path() -> Path:
+    import resemblyzer
+
+    return Path(resemblyzer.__file__).resolve().parent / "pretrained.pt"
+
+
+def load_encoder(config: EncoderConfig = EncoderConfig()) -> torch.nn.Module:
+    """Build a resemblyzer VoiceEncoder from verified weights, in eval mode on the chosen device."""
+    from resemblyzer import VoiceEncoder
+    from resemblyzer.hparams import mel_n_channels, model_embedding_size, model_hidden_size, model_num_layers
+
+    path = config.weights_path or default_weights_path()
+    blob = path.read_bytes()
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != config.sha256:
+        raise WeightsMismatch(f"speaker encoder weights {path} have sha256 {digest}, expected {config.sha256}; "
+                              "refusing to load (reinstall the pinned resemblyzer wheel)")
+    state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)["model_state"]
+    # The checkpoint also holds the GE2E loss's similarity scale and bias, used only in training.
+    state = {k: v for k, v in state.items() if not k.startswith("similarity_")}
+    device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    # VoiceEncoder.__init__ would load the file again, unchecked; build the same modules here instead.
+    encoder = VoiceEncoder.__new__(VoiceEncoder)
+    torch.nn.Module.__init__(encoder)
+    encoder.lstm = torch.nn.LSTM(mel_n_channels, model_hidden_size, model_num_layers, batch_first=True)
+    encoder.linear = torch.nn.Linear(model_hidden_size, model_embedding_size)
+    encoder.relu = torch.nn.ReLU()
+    encoder.device = device
+    encoder.load_state_dict(state, strict=True)
+    logger.info("speaker encoder loaded on %s", device)
+    return encoder.to(device).eval()
+
+
+_lock = threading.Lock()
+_encoder: torch.nn.Module | None = None
+
+
+def get_encoder(config: EncoderConfig = EncoderConfig()) -> torch.nn.Module:
+    """The process-wide encoder (double-checked lazy singleton); the first config wins."""
+    global _encoder
+    if _encoder is None:
+        with _lock:
+            if _encoder is None:
+                _encoder = load_encoder(config)
+    return _encoder
+
+
+def preprocess(samples_16k: np.ndarray) -> np.ndarray:
+    """resemblyzer's preprocessing: volume up to -30 dBFS, long silences trimmed. (n,) -> (m <= n,) float32."""
+    from resemblyzer import preprocess_wav
+
+    return np.asarray(preprocess_wav(np.asarray(samples_16k, dtype=np.float32)), dtype=np.float32)
+
+
+def embed(samples_16k: np.ndarray) -> np.ndarray:
+    """Utterance embedding: 16 kHz mono float32 (n,) -> (256,) float32, L2-normalized."""
+    wav = preprocess(samples_16k)
+    if wav.size == 0:
+        wav = np.asarray(samples_16k, dtype=np.float32)  # all "silence" to the VAD: embed what there is
+    encoder = get_encoder()
+    with torch.inference_mode():
+        vec = encoder.embed_utterance(wav)
+    return _l2(np.asarray(vec, dtype=np.float32))
+
+
+def embed_windows(samples_16k: np.ndarray, window_s: float = 1.6, hop_s: float = 1.6) -> np.ndarray:
+    """One embedding per window of speech (silences trimmed first): (n,) -> (k, 256) float32, rows L2-normalized.
+
+    Windows shorter than ``window_s`` at the end are dropped; k may be 0 for audio under one window.
+    """
+    from resemblyzer.audio import wav_to_mel_spectrogram
+
+    wav = preprocess(samples_16k)
+    win, hop = int(window_s * SAMPLE_RATE), int(hop_s * SAMPLE_RATE)
+    if len(wav) < win:
+        return np.zeros((0, EMBEDDING_DIM), np.float32)
+    mel = wav_to_mel_spectrogram(wav)  # (frames, 40), 10 ms hop
+    fwin, fhop = win // 160, hop // 160
+    starts = range(0, mel.shape[0] - fwin + 1, fhop)
+    batch = np.stack([mel[s:s + fwin] for s in starts])
+    encoder = get_encoder()
+    with torch.inference_mode():
+        out = encoder(torch.from_numpy(batch).to(encoder.device)).cpu().numpy()
+    return out.astype(np.float32)
+
+
+def profile_embedding(embeddings: Sequence[np.ndarray]) -> np.ndarray:
+    """Normalized mean of L2-normalized embeddings: k x (256,) -> (256,). Raises ValueError when empty."""
+    if len(embeddings) == 0:
+        raise ValueError("a profile needs at least one embedding")
+    return _l2(np.mean(np.stack([_l2(np.asarray(e, np.float32)) for e in embeddings]), axis=0))
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two vectors, in [-1, 1]; 0.0 when either is all zeros."""
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if na == 0 or nb == 0:
+        return 0.0
+    return float(np.dot(a, b) / (na * nb))
+
+
+def _l2(v: np.ndarray) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    return (v / n).astype(np.float32) if n > 0 else v.astype(np.float32)
+
+
+class EmbeddingCache:
+    """Bounded LRU of decrypted profile embeddings, keyed by (owner_id, key); thread-safe.
+
+    ``key`` is opaque (a blob id, a profile id). ``forget(owner_id)`` drops every entry of an owner, so erasure can
+    remove biometric data from memory as well as from storage.
+    """
+
+    def __init__(self, max_entries: int = 256) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be >= 1")
+        self._max = max_entries
+        self._items: OrderedDict[tuple[Hashable, Hashable], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, owner_id: Hashable, key: Hashable) -> np.ndarray | None:
+        with self._lock:
+            vec = self._items.get((owner_id, key))
+            if vec is not None:
+                self._items.move_to_end((owner_id, key))
+            return vec
+
+    def put(self, owner_id: Hashable, key: Hashable, embedding: np.ndarray) -> None:
+        vec = np.array(embedding, dtype=np.float32)  # a private, read-only copy
+        vec.setflags(write=False)
+        with self._lock:
+            self._items[(owner_id, key)] = vec
+            self._items.move_to_end((owner_id, key))
+            while len(self._items) > self._max:
+                self._items.popitem(last=False)
+
+    def forget(self, owner_id: Hashable) -> int:
+        """Drop all of an owner's entries; returns how many were dropped."""
+        with self._lock:
+            doomed = [k for k in self._items if k[0] == owner_id]
+            for k in doomed:
+                del self._items[k]
+            return len(doomed)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+_cache = EmbeddingCache()
+
+
+def cache_get(owner_id: Hashable, key: Hashable) -> np.ndarray | None:
+    """Process-wide cache lookup (see :class:`EmbeddingCache`)."""
+    return _cache.get(owner_id, key)
+
+
+def cache_put(owner_id: Hashable, key: Hashable, embedding: np.ndarray) -> None:
+    _cache.put(owner_id, key, embedding)
+
+
+def forget(owner_id: Hashable) -> int:
+    """Drop an owner's cached embeddings from this process (call from erasure)."""
+    return _cache.forget(owner_id)
