@@ -24,7 +24,10 @@ from guardian.admin import GuardedModelAdmin
 from governance import apikeys, audit, consents, erasure, identity, profiles
 from governance.errors import GovernanceError
 from governance.models import (
+    EnrollmentSample,
     Organization,
+    ProtectedVoice,
+    VoiceChallenge,
     ApiKey,
     AuditEvent,
     ConsentArtifact,
@@ -274,8 +277,7 @@ class ConsentArtifactAdmin(OrganizationScopedAdmin):
 
     @admin.action(description="Verify selected consents (officer override)", permissions=["act"])
     def verify_consents(self, request: HttpRequest, queryset: QuerySet[ConsentArtifact]) -> None:
-        # consents.verify() does not refuse revoked, ended or already-verified consents (and would renew an
-        # expired profile from one), so only the ones an officer could mean are passed on.
+        # consents.verify() refuses revoked or ended consents; filtering first gives one clear skipped count.
         eligible = list(
             queryset.exclude(verification_status=ConsentArtifact.Verification.VERIFIED).filter(
                 revoked_at__isnull=True, valid_until__gt=timezone.now()
@@ -365,6 +367,35 @@ class ErasureRequestAdmin(OrganizationScopedAdmin):
     list_display = ("pk", "owner", "status", "requested_by", "created_at", "completed_at", "certificate_sha256")
     list_filter = ("status", ("owner__organization", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("owner",)
+
+
+@admin.register(EnrollmentSample)
+class EnrollmentSampleAdmin(OrganizationScopedAdmin):
+    """Enrollment jobs and their progress; the audio itself is never shown."""
+
+    organization_path = "profile__owner__organization"
+    fields = ("profile", "verdict", "job_status", "job_error", "job_attempts", "quality_report", "audio_sha256",
+              "audio_retained_until", "created_at", "finished_at")
+    list_display = ("pk", "profile", "verdict", "job_status", "job_attempts", "created_at", "finished_at")
+    list_filter = ("job_status", "verdict", ("profile__owner__organization", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("profile",)
+
+
+@admin.register(VoiceChallenge)
+class VoiceChallengeAdmin(OrganizationScopedAdmin):
+    organization_path = "owner__organization"
+    fields = ("owner", "profile", "phrase", "status", "expires_at", "results", "identity_verification", "created_at")
+    list_display = ("pk", "owner", "profile", "status", "expires_at", "created_at")
+    list_filter = ("status", ("owner__organization", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("owner", "profile")
+
+
+@admin.register(ProtectedVoice)
+class ProtectedVoiceAdmin(OrganizationScopedAdmin):
+    organization_path = "owner__organization"
+    fields = ("label", "owner", "applies_to_all_organizations", "registered_by", "created_at")
+    list_display = ("pk", "label", "applies_to_all_organizations", "registered_by", "created_at")
+    list_filter = ("applies_to_all_organizations", ("owner__organization", admin.RelatedOnlyFieldListFilter))
 
 
 @admin.register(AuditEvent)

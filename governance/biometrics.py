@@ -48,6 +48,30 @@ def store(owner: VoiceOwner, kind: str, plaintext: bytes, *, content_type: str =
 
 def read(blob: BiometricBlob, *, actor: str, purpose: str) -> bytes:
     """Decrypt one blob, refusing tampered ciphertext, and record the read in the audit log."""
+    plaintext = decrypt(blob)
+    audit_reads([blob], actor=actor, purpose=purpose)
+    return plaintext
+
+
+def audit_reads(blobs: list[BiometricBlob], *, actor: str, purpose: str) -> None:
+    """One audit event for a batch of reads (a similarity screen reads many embeddings at once)."""
+    if not blobs:
+        return
+    first = blobs[0]
+    audit.record(
+        "biometric.read",
+        actor=actor,
+        organization_id=first.owner.organization_id if len({b.owner_id for b in blobs}) == 1 else None,
+        target=first if len(blobs) == 1 else None,
+        data={
+            "blobs": [{"id": b.pk, "owner": b.owner_id, "kind": b.kind} for b in blobs],
+            "purpose": purpose,
+        },
+    )
+
+
+def decrypt(blob: BiometricBlob) -> bytes:
+    """Decrypt without auditing: only for callers that audit the read themselves (via audit_reads)."""
     owner = blob.owner
     data_key = keyring.data_key_for(owner)
     try:
@@ -59,14 +83,13 @@ def read(blob: BiometricBlob, *, actor: str, purpose: str) -> bytes:
         plaintext = crypto.decrypt(data_key, ciphertext, _context(owner, blob.storage_name, blob.kind))
     except crypto.DecryptionError as error:
         raise BiometricDataUnreadable(f"blob {blob.pk}: {error}") from None
-    audit.record(
-        "biometric.read",
-        actor=actor,
-        organization_id=owner.organization_id,
-        target=blob,
-        data={"owner": owner.pk, "kind": blob.kind, "purpose": purpose},
-    )
     return plaintext
+
+
+def delete(blob: BiometricBlob) -> None:
+    """Remove one blob from storage and the database (rows pointing to it are set to NULL)."""
+    default_storage.delete(blob.storage_name)
+    BiometricBlob.objects.filter(pk=blob.pk).delete()
 
 
 def delete_all_for(owner: VoiceOwner) -> list[dict[str, object]]:

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from governance import audit, lifecycle, profiles
 from governance.errors import InvalidTransition
-from governance.models import ConsentArtifact, VoiceProfile
+from governance.models import BiometricBlob, ConsentArtifact, VoiceProfile
 
 logger = logging.getLogger(__name__)
 SYSTEM_ACTOR = "system:consent-jobs"
@@ -39,6 +39,8 @@ def record_consent(
     valid_from: datetime,
     valid_until: datetime,
     actor: str,
+    recording: BiometricBlob | None = None,
+    recording_sha256: str = "",
 ) -> ConsentArtifact:
     if valid_until <= valid_from:
         raise ValueError("valid_until must be after valid_from")
@@ -49,7 +51,8 @@ def record_consent(
             purposes=sorted(set(purposes)),
             valid_from=valid_from,
             valid_until=valid_until,
-            content_sha256=content_hash(statement_text, purposes, valid_from, valid_until, ""),
+            recording=recording,
+            content_sha256=content_hash(statement_text, purposes, valid_from, valid_until, recording_sha256),
         )
         audit.record(
             "consent.recorded",
@@ -77,7 +80,7 @@ def verify(consent: ConsentArtifact, *, actor: str, justification: str) -> Conse
             "consent.verified", actor=actor, organization_id=locked.profile.owner.organization_id, target=locked,
             data={"justification_sha256": audit.text_digest(justification)},
         )
-        _renew_profile_if_expired(locked.profile, actor=actor)
+        profiles.activate_when_ready(locked.profile, actor=actor)
     return locked
 
 
@@ -159,7 +162,3 @@ def _suspend_profile_without_live_consent(profile: VoiceProfile, *, actor: str) 
         lifecycle.transition(profile, VoiceProfile.Status.SUSPENDED, actor=actor, reason="its last live consent was revoked")
 
 
-def _renew_profile_if_expired(profile: VoiceProfile, *, actor: str) -> None:
-    # Renewal re-checks everything activation checks: a stale identity verification blocks it too.
-    if profile.status == VoiceProfile.Status.EXPIRED and not profiles.activation_blockers(profile):
-        lifecycle.transition(profile, VoiceProfile.Status.ACTIVE, actor=actor, reason="renewed by a new verified consent")

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from governance import apikeys, audit, biometrics, keyring, lifecycle
+from governance import apikeys, audit, biometrics, keyring, lifecycle, voiceprints
 from governance.models import ApiKey, ConsentArtifact, ErasureRequest, VoiceOwner, VoiceProfile
 from voicegate import crypto
 
@@ -26,6 +26,7 @@ def erase(owner: VoiceOwner, *, actor: str, reason: str = "") -> ErasureRequest:
         return request
     facts = _shred(owner, actor=actor)
     facts["blobs_deleted"] = biometrics.delete_all_for(owner)
+    facts["cached_voiceprints_dropped"] = voiceprints.forget(owner)
     return _complete(request, owner, facts, actor=actor)
 
 

@@ -7,6 +7,7 @@ class GovernanceError(Exception):
     """A refused operation, with a stable machine-readable code."""
 
     code = "governance_error"
+    details: object = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

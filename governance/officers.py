@@ -14,8 +14,11 @@ from governance.models import (
     ApiKey,
     AuditEvent,
     ConsentArtifact,
+    EnrollmentSample,
     ErasureRequest,
     IdentityVerification,
+    ProtectedVoice,
+    VoiceChallenge,
     VoiceOwner,
     VoiceProfile,
 )
@@ -32,6 +35,9 @@ OFFICER_MODEL_PERMISSIONS: dict[type, tuple[str, ...]] = {
     ApiKey: ("view", "change"),
     ErasureRequest: ("view",),
     AuditEvent: ("view",),
+    EnrollmentSample: ("view",),
+    VoiceChallenge: ("view",),
+    ProtectedVoice: ("view",),
 }
 
 

@@ -36,3 +36,15 @@ def activate(profile: VoiceProfile, *, actor: str) -> VoiceProfile:
     if blockers:
         raise InvalidTransition(f"profile {profile.pk} cannot be activated: {'; '.join(blockers)}")
     return lifecycle.transition(profile, VoiceProfile.Status.ACTIVE, actor=actor, reason="activated by an officer")
+
+
+def activate_when_ready(profile: VoiceProfile, *, actor: str) -> None:
+    """Activate a pending profile, or renew an expired one, once nothing blocks it and nothing holds it for review.
+
+    Renewal re-checks everything activation checks: a stale identity verification blocks it too.
+    """
+    profile.refresh_from_db()
+    if profile.held_for_review or profile.status not in (VoiceProfile.Status.PENDING, VoiceProfile.Status.EXPIRED):
+        return
+    if not activation_blockers(profile):
+        lifecycle.transition(profile, VoiceProfile.Status.ACTIVE, actor=actor, reason="identity and consent verified")

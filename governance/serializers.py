@@ -7,6 +7,9 @@ from rest_framework import serializers
 
 from governance.models import (
     ApiKey,
+    EnrollmentSample,
+    ProtectedVoice,
+    VoiceChallenge,
     AuditEvent,
     ConsentArtifact,
     ErasureRequest,
@@ -61,11 +64,72 @@ class DecisionSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
+class EnrollmentSampleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EnrollmentSample
+        fields = [
+            "id", "profile", "verdict", "quality_report", "job_status", "job_error", "audio_sha256",
+            "audio_retained_until", "created_at", "finished_at",
+        ]
+
+
 class VoiceProfileSerializer(serializers.ModelSerializer):
+    samples = EnrollmentSampleSerializer(many=True, read_only=True)
+    consents = serializers.SerializerMethodField()
+
     class Meta:
         model = VoiceProfile
-        fields = ["id", "owner", "name", "status", "status_reason", "status_changed_at", "created_at"]
-        read_only_fields = ["status", "status_reason", "status_changed_at", "created_at"]
+        fields = [
+            "id", "owner", "name", "status", "status_reason", "status_changed_at", "held_for_review",
+            "enrollment_report", "samples", "consents", "created_at",
+        ]
+        read_only_fields = ["status", "status_reason", "status_changed_at", "held_for_review", "enrollment_report", "created_at"]
+
+    def get_consents(self, profile: VoiceProfile) -> list[dict[str, Any]]:
+        return [
+            {"id": c.pk, "purposes": c.purposes, "valid_until": c.valid_until, "verification_status": c.verification_status,
+             "verification_job_status": c.verification_job_status, "verification_results": c.verification_results,
+             "revoked_at": c.revoked_at}
+            for c in profile.consents.order_by("pk")
+        ]
+
+
+class AudioUploadSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    profile = serializers.IntegerField(required=False, min_value=1)
+
+
+class ConsentRecordingSerializer(serializers.Serializer):
+    recording = serializers.FileField()
+    profile = serializers.IntegerField(required=False, min_value=1)
+    purposes = serializers.ListField(child=purpose_field(), min_length=1, max_length=20)
+    valid_from = serializers.DateTimeField(required=False)
+    valid_until = serializers.DateTimeField()
+
+
+class ChallengeRequestSerializer(serializers.Serializer):
+    profile = serializers.IntegerField(required=False, min_value=1)
+
+
+class VoiceChallengeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = VoiceChallenge
+        fields = ["id", "owner", "profile", "phrase", "expires_at", "status", "results", "identity_verification", "created_at"]
+
+
+class ProtectedVoiceSerializer(serializers.ModelSerializer):
+    organization = serializers.IntegerField(source="owner.organization_id", read_only=True)
+
+    class Meta:
+        model = ProtectedVoice
+        fields = ["id", "label", "organization", "applies_to_all_organizations", "registered_by", "created_at"]
+
+
+class ProtectedVoiceUploadSerializer(serializers.Serializer):
+    label = serializers.CharField(max_length=200)
+    files = serializers.ListField(child=serializers.FileField(), min_length=1, max_length=10)
+    organization = serializers.IntegerField(required=False, min_value=1)
+    applies_to_all_organizations = serializers.BooleanField(default=False)
 
 
 class ConsentArtifactSerializer(serializers.ModelSerializer):
@@ -76,7 +140,7 @@ class ConsentArtifactSerializer(serializers.ModelSerializer):
         fields = [
             "id", "profile", "statement_text", "purposes", "valid_from", "valid_until", "revoked_at",
             "revocation_reason", "verification_status", "verification_results", "verified_at", "content_sha256",
-            "expired_at", "created_at",
+            "expired_at", "verification_job_status", "created_at",
         ]
         read_only_fields = [
             "revoked_at", "revocation_reason", "verification_status", "verification_results", "verified_at",

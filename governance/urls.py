@@ -11,5 +11,8 @@ router.register("consents", views.ConsentArtifactViewSet)
 router.register("keys", views.ApiKeyViewSet)
 router.register("audit-events", views.AuditEventViewSet)
 router.register("erasures", views.ErasureRequestViewSet)
+router.register("samples", views.EnrollmentSampleViewSet)
+router.register("challenges", views.VoiceChallengeViewSet)
+router.register("protected-voices", views.ProtectedVoiceViewSet)
 
 urlpatterns = router.urls

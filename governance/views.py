@@ -6,18 +6,37 @@ from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.utils import timezone
+from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from governance import apikeys, consents, erasure, identity, lifecycle, owners, profiles
+from governance import (
+    apikeys,
+    challenges,
+    consent_checks,
+    consents,
+    enrollment,
+    erasure,
+    identity,
+    lifecycle,
+    owners,
+    profiles,
+    protected_voices,
+)
 from governance import serializers as s
 from governance.models import (
     ApiKey,
     AuditEvent,
     ConsentArtifact,
+    EnrollmentSample,
     ErasureRequest,
+    ProtectedVoice,
+    VoiceChallenge,
     IdentityVerification,
     Organization,
     VoiceOwner,
@@ -26,6 +45,33 @@ from governance.models import (
 from governance.permissions import RequiresAction
 
 ENROLL = ApiKey.Action.ENROLL
+_AUDIO_PARSERS = [MultiPartParser, FormParser]
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+
+
+def _read_upload(upload: UploadedFile) -> bytes:
+    """The upload's bytes, refusing oversize files before reading them into memory."""
+    if upload.size is not None and upload.size > settings.VOICEGATE_AUDIO_MAX_BYTES:
+        raise PayloadTooLarge(f"the file is {upload.size} bytes; the limit is {settings.VOICEGATE_AUDIO_MAX_BYTES}")
+    return upload.read()
+
+
+def _owner_profile(owner: VoiceOwner, profile_id: int | None) -> VoiceProfile:
+    """The profile named, or the owner's only live profile when none is named."""
+    live = owner.profiles.exclude(status__in=[VoiceProfile.Status.RETIRED, VoiceProfile.Status.ERASED])
+    if profile_id is not None:
+        found = live.filter(pk=profile_id).first()
+        if found is None:
+            raise serializers.ValidationError({"profile": "not a live profile of this owner"})
+        return found
+    candidates = list(live[:2])
+    if len(candidates) != 1:
+        raise serializers.ValidationError({"profile": "required: the owner has no or several live profiles"})
+    return candidates[0]
 
 
 class _OrgScoped(viewsets.GenericViewSet):
@@ -80,6 +126,79 @@ class VoiceOwnerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
         completed = erasure.erase(owner, actor=request.principal.actor, reason=reason)
         return Response(s.ErasureRequestSerializer(completed).data, status=status.HTTP_200_OK)
 
+    @extend_schema(request={"multipart/form-data": s.AudioUploadSerializer}, responses={202: s.EnrollmentSampleSerializer})
+    @action(detail=True, methods=["post"], parser_classes=_AUDIO_PARSERS)
+    def samples(self, request: Request, pk: str | None = None) -> Response:
+        data = self._validated(s.AudioUploadSerializer)
+        profile = _owner_profile(self.get_object(), data.get("profile"))
+        upload = data["file"]
+        sample = enrollment.submit_sample(profile, _read_upload(upload), upload.name, actor=request.principal.actor)
+        return Response(s.EnrollmentSampleSerializer(sample).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request={"multipart/form-data": s.ConsentRecordingSerializer}, responses={202: s.ConsentArtifactSerializer})
+    @action(detail=True, methods=["post"], url_path="consents", parser_classes=_AUDIO_PARSERS)
+    def record_consent(self, request: Request, pk: str | None = None) -> Response:
+        data = self._validated(s.ConsentRecordingSerializer)
+        profile = _owner_profile(self.get_object(), data.get("profile"))
+        valid_from = data.get("valid_from") or timezone.now()
+        if data["valid_until"] <= valid_from:
+            raise serializers.ValidationError({"valid_until": "must be after valid_from"})
+        upload = data["recording"]
+        consent = consent_checks.submit_recording(
+            profile, _read_upload(upload), upload.name, purposes=data["purposes"], valid_from=valid_from,
+            valid_until=data["valid_until"], actor=request.principal.actor,
+        )
+        return Response(s.ConsentArtifactSerializer(consent).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=s.ChallengeRequestSerializer, responses={201: s.VoiceChallengeSerializer})
+    @action(detail=True, methods=["post"])
+    def challenges(self, request: Request, pk: str | None = None) -> Response:
+        profile = _owner_profile(self.get_object(), self._validated(s.ChallengeRequestSerializer).get("profile"))
+        challenge = challenges.issue(profile, actor=request.principal.actor)
+        return Response(s.VoiceChallengeSerializer(challenge).data, status=status.HTTP_201_CREATED)
+
+
+class EnrollmentSampleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _OrgScoped):
+    queryset = EnrollmentSample.objects.order_by("pk")
+    serializer_class = s.EnrollmentSampleSerializer
+    organization_path = "profile__owner__organization_id"
+
+
+class VoiceChallengeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _OrgScoped):
+    queryset = VoiceChallenge.objects.order_by("pk")
+    serializer_class = s.VoiceChallengeSerializer
+    organization_path = "owner__organization_id"
+
+    @extend_schema(request={"multipart/form-data": s.AudioUploadSerializer}, responses={202: s.VoiceChallengeSerializer})
+    @action(detail=True, methods=["post"], url_path="response", parser_classes=_AUDIO_PARSERS)
+    def respond(self, request: Request, pk: str | None = None) -> Response:
+        upload = self._validated(s.AudioUploadSerializer)["file"]
+        challenge = challenges.submit_response(self.get_object(), _read_upload(upload), upload.name, actor=request.principal.actor)
+        return Response(s.VoiceChallengeSerializer(challenge).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ProtectedVoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _OrgScoped):
+    queryset = ProtectedVoice.objects.select_related("owner").order_by("pk")
+    serializer_class = s.ProtectedVoiceSerializer
+    organization_path = "owner__organization_id"
+
+    @extend_schema(request={"multipart/form-data": s.ProtectedVoiceUploadSerializer}, responses={201: s.ProtectedVoiceSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = self._validated(s.ProtectedVoiceUploadSerializer)
+        principal = request.principal
+        organization_id = data.get("organization") or (next(iter(principal.organization_ids)) if len(principal.organization_ids) == 1 else None)
+        if organization_id is None:
+            raise serializers.ValidationError({"organization": "required: you act for several organizations"})
+        self._require_in_scope(organization_id, "organization")
+        if data["applies_to_all_organizations"] and not (principal.is_officer and principal.officer.is_superuser):
+            raise exceptions.PermissionDenied("Only the operator may protect a voice across all organizations.")
+        voice = protected_voices.register(
+            Organization.objects.get(pk=organization_id), label=data["label"],
+            samples=[(_read_upload(f), f.name) for f in data["files"]],
+            applies_to_all_organizations=data["applies_to_all_organizations"], actor=principal.actor,
+        )
+        return Response(s.ProtectedVoiceSerializer(voice).data, status=status.HTTP_201_CREATED)
+
 
 class IdentityVerificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, _OrgScoped):
     queryset = IdentityVerification.objects.select_related("owner").order_by("pk")
@@ -118,7 +237,7 @@ class IdentityVerificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMix
 
 
 class VoiceProfileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, _OrgScoped):
-    queryset = VoiceProfile.objects.select_related("owner").order_by("pk")
+    queryset = VoiceProfile.objects.select_related("owner").prefetch_related("samples", "consents").order_by("pk")
     serializer_class = s.VoiceProfileSerializer
     organization_path = "owner__organization_id"
     officer_actions = frozenset({"activate", "suspend", "retire"})

@@ -6,6 +6,8 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from voicegate.audio.embedding import _cache as voiceprint_cache
+
 from tests.celery_worker import celery_worker_process  # noqa: F401  (fixture)
 
 
@@ -13,8 +15,19 @@ from tests.celery_worker import celery_worker_process  # noqa: F401  (fixture)
 def _isolated_storage_and_cache(settings: object, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = str(tmp_path / "media")
     cache.clear()
+    voiceprint_cache.clear()
 
 
 @pytest.fixture
 def api() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def eager_jobs(settings: object, django_capture_on_commit_callbacks: object):  # type: ignore[no-untyped-def]
+    """Jobs run in-process when their transaction commits (the real-worker path has its own tests)."""
+    from voicegate.celery import app
+
+    app.conf.task_always_eager = True
+    yield django_capture_on_commit_callbacks
+    app.conf.task_always_eager = False

@@ -47,7 +47,7 @@ def test_every_read_of_biometric_data_is_audited():
     biometrics.read(blob, actor="user:1:alice", purpose="review")
     event = AuditEvent.objects.get(action="biometric.read")
     assert event.actor == "user:1:alice"
-    assert event.data == {"owner": owner.pk, "kind": "embedding", "purpose": "review"}
+    assert event.data == {"blobs": [{"id": blob.pk, "owner": owner.pk, "kind": "embedding"}], "purpose": "review"}
 
 
 def test_tampered_blob_is_refused(settings):

@@ -16,7 +16,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from governance import errors
+from governance import challenges, enrollment, errors
+from voicegate.audio.decode import AudioRejected
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,9 @@ _DOMAIN_STATUS: dict[type[errors.GovernanceError], int] = {
     errors.OwnerErased: status.HTTP_410_GONE,
     errors.BiometricDataUnreadable: status.HTTP_410_GONE,
     errors.AuditChainBroken: status.HTTP_409_CONFLICT,
+    enrollment.SampleRejected: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    enrollment.ProfileNotEnrollable: status.HTTP_409_CONFLICT,
+    challenges.ChallengeExpired: status.HTTP_410_GONE,
 }
 
 
@@ -37,7 +41,13 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, errors.GovernanceError):
-        return Response(error_body(exc.code, exc.message), status=_domain_status(exc))
+        return Response(error_body(exc.code, exc.message, exc.details), status=_domain_status(exc))
+    if isinstance(exc, AudioRejected):
+        too_large = exc.reason_code == "too_large"
+        return Response(
+            error_body("audio_rejected", exc.message, {"reason": exc.reason_code}),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if too_large else status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("payload_too_large", str(exc)), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, SuspiciousOperation):

@@ -12,6 +12,7 @@ from voicegate.env import (
     env_bool,
     env_broker_url,
     env_database,
+    env_float,
     env_int,
     env_key,
     env_key_list,
@@ -147,6 +148,24 @@ VOICEGATE_IDENTITY_VALID_DAYS = env_int("VOICEGATE_IDENTITY_VALID_DAYS", 365, mi
 VOICEGATE_DEFAULT_RATE_LIMIT_PER_MINUTE = env_int("VOICEGATE_DEFAULT_RATE_LIMIT_PER_MINUTE", 60, minimum=1)
 VOICEGATE_MAX_TEXT_CHARS = env_int("VOICEGATE_MAX_TEXT_CHARS", 2000, minimum=1)
 
+# --- Voice enrollment and verification -----------------------------------------------------------
+# Thresholds: docs/quality-gate.md, docs/speaker-verification.md and docs/consent-verification.md give the
+# measurements behind each default.
+VOICEGATE_AUDIO_MAX_BYTES = env_int("VOICEGATE_AUDIO_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+VOICEGATE_AUDIO_MAX_SECONDS = env_float("VOICEGATE_AUDIO_MAX_SECONDS", 180.0, minimum=1.0)
+VOICEGATE_QUALITY_MIN_SPEECH_S = env_float("VOICEGATE_QUALITY_MIN_SPEECH_S", 4.0, minimum=0.0)
+VOICEGATE_QUALITY_MIN_SNR_DB = env_float("VOICEGATE_QUALITY_MIN_SNR_DB", 15.0)
+VOICEGATE_QUALITY_MAX_CLIPPING = env_float("VOICEGATE_QUALITY_MAX_CLIPPING", 0.002, minimum=0.0, maximum=1.0)
+VOICEGATE_QUALITY_MIN_SPEAKER_SIMILARITY = env_float("VOICEGATE_QUALITY_MIN_SPEAKER_SIMILARITY", 0.60, minimum=-1.0, maximum=1.0)
+VOICEGATE_SPEAKER_MATCH_THRESHOLD = env_float("VOICEGATE_SPEAKER_MATCH_THRESHOLD", 0.75, minimum=-1.0, maximum=1.0)
+VOICEGATE_PROTECTED_VOICE_THRESHOLD = env_float("VOICEGATE_PROTECTED_VOICE_THRESHOLD", 0.80, minimum=-1.0, maximum=1.0)
+VOICEGATE_STATEMENT_MAX_WER = env_float("VOICEGATE_STATEMENT_MAX_WER", 0.15, minimum=0.0, maximum=1.0)
+VOICEGATE_CHALLENGE_MAX_WER = env_float("VOICEGATE_CHALLENGE_MAX_WER", 0.25, minimum=0.0, maximum=1.0)
+VOICEGATE_CHALLENGE_TTL_SECONDS = env_int("VOICEGATE_CHALLENGE_TTL_SECONDS", 300, minimum=30)
+# 0: delete raw sample audio as soon as it is embedded (data minimization); N: keep it, encrypted, N days.
+VOICEGATE_SAMPLE_AUDIO_RETENTION_DAYS = env_int("VOICEGATE_SAMPLE_AUDIO_RETENTION_DAYS", 0)
+VOICEGATE_MODEL_DIR = env_path("VOICEGATE_MODEL_DIR", DATA_DIR / "models")
+
 # --- Jobs -------------------------------------------------------------------------------------------
 _BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_URL = env_broker_url("CELERY_BROKER_URL", "filesystem://")
@@ -172,6 +191,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "expire-consents": {"task": "governance.tasks.expire_consents", "schedule": 60.0},
     "send-consent-reminders": {"task": "governance.tasks.send_consent_reminders", "schedule": 3600.0},
+    "purge-retained-sample-audio": {"task": "governance.tasks.purge_retained_sample_audio", "schedule": 3600.0},
 }
 
 # --- API --------------------------------------------------------------------------------------------
