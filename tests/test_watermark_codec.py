@@ -1,0 +1,202 @@
+"""The watermark codec on synthetic speech-like signals: no data files, no Django, a few seconds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from voicegate.audio import watermark as wm
+
+SR = 16000
+KEY = bytes(range(32))
+RECORD = 0xC0FFEE42
+
+
+def speech_like(seconds: float, seed: int = 0) -> np.ndarray:
+    """Voiced syllables: a gliding pitch with formant-weighted harmonics, a syllable envelope, breath noise."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    f0 = 120 + 30 * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6)) + 10 * rng.standard_normal() * t / seconds
+    phase = 2 * np.pi * np.cumsum(f0) / SR
+    formants = rng.uniform([500, 1200, 2400], [800, 1800, 3000])
+    x = np.zeros(n)
+    for h in range(1, 30):
+        freq = h * f0
+        amp = sum(np.exp(-(((freq - f) / 150.0) ** 2)) for f in formants) + 0.05
+        x += amp / h**0.5 * np.sin(h * phase)
+    envelope = 0.3 + 0.7 * np.abs(np.sin(np.pi * 3.5 * t + rng.uniform(0, 3)))
+    x = x * envelope + 0.02 * rng.standard_normal(n)
+    return (0.3 * x / np.abs(x).max()).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def clip() -> np.ndarray:
+    return speech_like(6.0)
+
+
+@pytest.fixture(scope="module")
+def marked(clip: np.ndarray) -> np.ndarray:
+    return wm.embed(clip, SR, RECORD, KEY)
+
+
+def test_round_trip_recovers_the_record_id(clip: np.ndarray, marked: np.ndarray) -> None:
+    assert marked.shape == clip.shape and marked.dtype == clip.dtype
+    found = wm.detect(marked, SR, KEY)
+    assert found.detected and found.payload == RECORD
+    assert all(s.marked for s in found.segments)
+
+
+def test_mark_is_quiet(clip: np.ndarray, marked: np.ndarray) -> None:
+    snr = 10 * np.log10(np.sum(clip.astype(float) ** 2) / np.sum((marked.astype(float) - clip) ** 2))
+    # all of this synthetic voice lies in the marked band, the worst case for SNR (real speech: bench)
+    assert snr > 26.0
+
+
+def test_unmarked_audio_reads_nothing(clip: np.ndarray) -> None:
+    found = wm.detect(clip, SR, KEY)
+    assert not found.detected and found.payload is None
+    assert not any(s.marked for s in found.segments)
+
+
+def test_wrong_key_reads_nothing(marked: np.ndarray) -> None:
+    found = wm.detect(marked, SR, b"another key of 32 bytes........!")
+    assert not found.detected and found.payload is None
+
+
+def test_mark_forged_without_the_tag_is_rejected(clip: np.ndarray) -> None:
+    # Someone who knows the key's pattern but not the tag: embed payload bits with a wrong tag.
+    secrets = wm._secrets(KEY)
+    original = wm._payload_bits
+    try:
+        wm._payload_bits = lambda key, rid: original(key, rid) ^ np.r_[np.zeros(32, np.int8), np.ones(24, np.int8)]
+        forged = wm.embed(clip, SR, RECORD, KEY)
+    finally:
+        wm._payload_bits = original
+    assert wm._verify(secrets.key, original(KEY, RECORD)) == RECORD
+    assert wm.detect(forged, SR, KEY).payload is None
+
+
+def test_random_payload_bits_fail_the_tag() -> None:
+    rng = np.random.default_rng(3)
+    accepted = sum(wm._verify(KEY, rng.integers(0, 2, 56)) is not None for _ in range(2000))
+    assert accepted == 0  # 2**-24 each
+
+
+def test_any_three_second_excerpt_decodes(marked: np.ndarray) -> None:
+    for start_s in (0.0, 1.37, 2.9):
+        start = int(start_s * SR)
+        found = wm.detect(marked[start : start + 3 * SR], SR, KEY)
+        assert found.payload == RECORD, start_s
+
+
+def test_splice_reports_which_segments_are_marked(marked: np.ndarray) -> None:
+    real = speech_like(2.0, seed=7)
+    spliced = np.concatenate([real, marked[: 4 * SR], speech_like(2.0, seed=8)])
+    found = wm.detect(spliced, SR, KEY)
+    assert found.payload == RECORD
+    assert all(s.end - s.start <= wm.SEGMENT_SECONDS + 1e-9 for s in found.segments)
+    inside = [s.marked for s in found.segments if s.start >= 2.0 and s.end <= 6.0]
+    outside = [s.marked for s in found.segments if s.end <= 2.0 or s.start >= 6.0]
+    assert sum(inside) >= len(inside) - 1
+    assert sum(outside) <= 1
+
+
+def test_survives_gain_and_telephone_band(marked: np.ndarray) -> None:
+    from scipy.signal import butter, sosfilt
+
+    band = sosfilt(butter(4, [300, 3400], btype="bandpass", fs=SR, output="sos"), marked.astype(float) * 0.3)
+    assert wm.detect(band, SR, KEY).payload == RECORD
+
+
+def test_other_sample_rates(clip: np.ndarray) -> None:
+    from scipy.signal import resample_poly
+
+    at_24k = resample_poly(clip.astype(float), 3, 2)
+    marked = wm.embed(at_24k, 24000, RECORD, KEY)
+    assert wm.detect(marked, 24000, KEY).payload == RECORD
+    assert wm.detect(resample_poly(marked, 2, 3), SR, KEY).payload == RECORD
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_streamed_chunks_equal_whole_clip_embedding(clip: np.ndarray, marked: np.ndarray, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    embedder = wm.StreamingEmbedder(SR, RECORD, KEY)
+    pieces, i = [], 0
+    while i < clip.size:
+        n = int(rng.choice([1, 17, 160, 1024, 4099, 16000]))
+        pieces.append(embedder.process(clip[i : i + n]))
+        i += n
+    pieces.append(embedder.flush())
+    streamed = np.concatenate(pieces)
+    assert streamed.shape == clip.shape and streamed.dtype == clip.dtype
+    np.testing.assert_allclose(streamed, marked, atol=1e-6)
+
+
+def test_no_clicks_at_chunk_boundaries(clip: np.ndarray) -> None:
+    embedder = wm.StreamingEmbedder(SR, RECORD, KEY)
+    bounds, pieces, i = [], [], 0
+    for n in [333, 2048, 5000, 777, 12000, 100000]:
+        pieces.append(embedder.process(clip[i : i + n]))
+        i += n
+        bounds.append(sum(p.size for p in pieces))
+    pieces.append(embedder.flush())
+    out = np.concatenate(pieces).astype(float)
+    step = np.abs(np.diff(out))
+    typical = np.abs(np.diff(clip.astype(float))).max()
+    for b in bounds[:-1]:
+        if 0 < b < out.size:
+            assert step[b - 1] <= typical * 1.1  # no jump larger than the host itself ever makes
+    mark = out - clip
+    assert np.abs(np.diff(mark)).max() < 0.02  # the mark itself is smooth everywhere
+
+
+@pytest.mark.parametrize(
+    ("audio", "sr", "message"),
+    [
+        (np.zeros(0, np.float32), SR, "empty"),
+        (np.zeros(SR // 4, np.float32), SR, "at least"),
+        (np.full(2 * SR, np.nan, np.float32), SR, "NaN"),
+        (np.zeros(2 * SR, np.int16), SR, "dtype"),
+        (np.zeros((2 * SR, 2), np.float32), SR, "mono"),
+        ([0.0] * (2 * SR), SR, "numpy array"),
+        (np.zeros(2 * SR, np.float32), 4000, "sample rate"),
+        (np.zeros(2 * SR, np.float32), 16000.0, "sample rate"),
+    ],
+)
+def test_hostile_input_to_detect_is_a_value_error(audio: object, sr: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        wm.detect(audio, sr, KEY)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("audio", "payload", "key", "message"),
+    [
+        (np.zeros(0, np.float32), RECORD, KEY, "empty"),
+        (np.array([np.inf] * 100, np.float32), RECORD, KEY, "NaN or infinite"),
+        (np.zeros((2, 100), np.float32), RECORD, KEY, "mono"),
+        (np.zeros(100, np.float32), -1, KEY, "payload"),
+        (np.zeros(100, np.float32), 2**32, KEY, "payload"),
+        (np.zeros(100, np.float32), True, KEY, "payload"),
+        (np.zeros(100, np.float32), RECORD, b"short", "key"),
+        (np.zeros(100, np.float32), RECORD, "text key of enough length", "key"),
+    ],
+)
+def test_hostile_input_to_embed_is_a_value_error(audio: np.ndarray, payload: object, key: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        wm.embed(audio, SR, payload, key)  # type: ignore[arg-type]
+
+
+def test_streaming_rejects_mixed_dtypes_and_use_after_flush() -> None:
+    embedder = wm.StreamingEmbedder(SR, RECORD, KEY)
+    embedder.process(np.zeros(100, np.float32))
+    with pytest.raises(ValueError, match="dtype"):
+        embedder.process(np.zeros(100, np.float64))
+    embedder.flush()
+    with pytest.raises(ValueError, match="flushed"):
+        embedder.process(np.zeros(100, np.float32))
+
+
+def test_silence_embeds_without_error() -> None:
+    out = wm.embed(np.zeros(3 * SR, np.float32), SR, RECORD, KEY)
+    assert np.all(out == 0)

@@ -1,0 +1,534 @@
+"""Keyed, payload-carrying audio watermark for synthesized speech. Framework-free (numpy, scipy).
+
+Domain. The mark lives in the log-magnitude of time-frequency tiles of a short-time Fourier transform:
+16 bands of 187.5 Hz between 344 and 3344 Hz (the part of the spectrum that survives telephone band-pass,
+8 kHz resampling, G.711 and low-bit-rate speech codecs) by 64 ms. Four tiles (two bands by two
+columns) form a *group*; a group's checkerboard contrast ``p = (L00 - L01 - L10 + L11) / 4`` of
+tile log-amplitudes is blind to any gain, to any fixed filter (per-band gain) and to the speech's
+broadband loudness contour, so those cost the mark nothing.
+
+Coding. Each group carries one coded bit by spread-transform dither modulation (quantization index
+modulation along the contrast): the embedder moves ``p`` to the nearest point of the lattice
+``dither + bit * STEP / 2 + STEP * Z`` by scaling the four tiles' magnitudes by ``exp(+-e)``,
+``|e| <= STEP / 2``. The host speech therefore does not interfere with decoding (the weakness of
+additive spread spectrum at 30 dB SNR), and the mark is multiplicative, so it hides under the speech
+spectrum. The per-group dither (uniform on ``[0, STEP)``) and the bit interleaving are drawn from an
+HMAC-SHA256 of the secret key: without the key the lattices are unknown, so the mark can be neither
+read nor forged. The 56-bit payload (32-bit record id, 24-bit HMAC tag under the key) is protected by a
+rate-1/3 tail-biting convolutional code punctured to 147 bits; with 21 pilot groups of known bit that
+makes 168 groups, a 2.688 s period (21 columns of 128 ms by 8 band pairs) repeated for the whole clip.
+
+Synchronization. The detector computes band energies on a 4 ms grid and scores all 672 alignments
+within the period (column rotation and 4 ms sub-column offset) by correlating the pilots, weights
+each group by its level above the clip's floor (quiet groups are the first that noise and codecs
+destroy), decodes the best alignment with soft-decision Viterbi and reports a payload only if its tag
+verifies (one tag check per clip: false-positive bound 2**-24). Each group then votes on whether it
+agrees with the verified codeword, which gives the per-0.5 s map of where the mark is.
+See docs/watermark.md for the measured robustness and its limits (time-stretch is not survived).
+
+Streaming. The mark depends only on absolute sample position, so ``StreamingEmbedder`` processes any
+chunking identically to whole-clip ``embed`` (which is implemented with it); it holds back at most one
+group column (128 ms) plus one hop (16 ms).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import resample_poly
+
+from voicegate.audio import _wm_fec as fec
+
+# ---- layout (seconds and hertz; sample counts follow from the sample rate) ----------------------
+_HOP_S = 0.016  # STFT hop; the window is two hops (sqrt-Hann, perfect reconstruction at 50% overlap)
+_BIN_HZ = 31.25  # STFT bin spacing: window = 1 / _BIN_HZ = 32 ms
+_BAND_LO_BIN = 11  # 343.75 Hz
+_BINS_PER_BAND = 6  # 187.5 Hz
+_N_BANDS = 16  # top edge 3343.75 Hz
+_N_PAIRS = _N_BANDS // 2
+_TILE_FRAMES = 4  # 64 ms
+# Only a tile's two inner frames are measured: their windows overlap frames of the same tile only, so
+# the gain the embedder applies is exactly the gain the detector sees, and a misalignment of up to one
+# hop (16 ms, e.g. from time-stretching) still reads the right tile.
+_MEASURED = (1, 2)
+_GROUP_FRAMES = 2 * _TILE_FRAMES  # one group column: 128 ms
+_PERIOD_COLUMNS = 21
+_ID_BITS = 32
+_TAG_BITS = 24
+_PAYLOAD_BITS = _ID_BITS + _TAG_BITS
+_CODED_BITS = 3 * _PAYLOAD_BITS  # 168 before puncturing
+# One group per column is a pilot with a key-derived known bit: synchronization correlates against
+# the pilots (first harmonic of the lattice, robust) rather than the bit-blind second harmonic, which
+# noise and codecs wash out long before the bits themselves. The other 147 groups carry the code
+# punctured by one bit in eight.
+_PUNCTURED = np.arange(_CODED_BITS) % 8 == 7
+_DATA_GROUPS = _PERIOD_COLUMNS * (_N_PAIRS - 1)
+assert int((~_PUNCTURED).sum()) == _DATA_GROUPS
+
+STEP = 0.16  # quantizer step of the contrast, in nepers of amplitude (1.4 dB)
+_EPS = 1e-10  # energy floor, so digital silence has a finite log
+
+# ---- detection -----------------------------------------------------------------------------------
+DETECT_SR = 16000
+_FINE = 4  # the detector's hop is a quarter of the embedder's (4 ms)
+_SCALES = (1.0,)  # see docs/watermark.md: a scale search did not rescue WSOLA time-stretch
+MIN_DETECT_SECONDS = 1.0
+SEGMENT_SECONDS = 0.5
+_SEGMENT_THRESHOLD = 0.35  # mean per-group agreement above which a segment counts as marked
+_MIN_KEY_BYTES = 16
+_RELIABLE_DB = 40.0  # groups this far below the clip's loud tiles get half weight in decoding
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One stretch of the analysed clip (seconds) and whether the mark is present in it."""
+
+    start: float
+    end: float
+    marked: bool
+    score: float  # mean agreement of the groups in it with the mark, about 1 marked and 0 unmarked
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Result of ``detect``. ``payload`` is set only when its tag verified under the key."""
+
+    detected: bool
+    payload: int | None
+    presence_z: float  # best presence statistic in standard deviations under "no mark"
+    scale: float | None  # time-scale factor of the alignment that decoded (1.0 = none)
+    segments: tuple[Segment, ...]
+    candidates_tried: int  # payload tags checked; the false-positive bound is this times 2**-24
+    bits: tuple[int, ...] = ()  # the 56 decoded payload bits of the strongest alignment (diagnostics)
+
+    @property
+    def marked_fraction(self) -> float:
+        if not self.segments:
+            return 0.0
+        return sum(s.marked for s in self.segments) / len(self.segments)
+
+
+# ---- keys and payload -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Secrets:
+    dither: np.ndarray  # (period columns, band pairs) in [0, STEP)
+    position_of_bit: np.ndarray  # (kept coded bits,) group index (column * pairs + pair) of each
+    pilot_pair: np.ndarray  # (period columns,) the band pair of each column's pilot
+    pilot_bit: np.ndarray  # (period columns,) its known bit
+    key: bytes
+
+
+def _derive(key: bytes, label: bytes) -> bytes:
+    return hmac.new(key, b"voicegate-watermark/v1/" + label, hashlib.sha256).digest()
+
+
+def _secrets(key: bytes) -> _Secrets:
+    rng = np.random.Generator(np.random.PCG64(int.from_bytes(_derive(key, b"pattern"), "big")))
+    dither = rng.uniform(0.0, STEP, size=(_PERIOD_COLUMNS, _N_PAIRS))
+    pilot_pair = rng.integers(0, _N_PAIRS, size=_PERIOD_COLUMNS)
+    pilot_bit = rng.integers(0, 2, size=_PERIOD_COLUMNS)
+    is_pilot = np.zeros((_PERIOD_COLUMNS, _N_PAIRS), dtype=bool)
+    is_pilot[np.arange(_PERIOD_COLUMNS), pilot_pair] = True
+    data = rng.permutation(np.flatnonzero(~is_pilot.reshape(-1)))
+    return _Secrets(dither, data, pilot_pair, pilot_bit, key)
+
+
+def _tag(key: bytes, record_id: int) -> int:
+    digest = _derive(key, b"tag" + record_id.to_bytes(4, "big"))
+    return int.from_bytes(digest[: _TAG_BITS // 8], "big")
+
+
+def _payload_bits(key: bytes, record_id: int) -> np.ndarray:
+    word = (record_id << _TAG_BITS) | _tag(key, record_id)
+    return np.array([(word >> (_PAYLOAD_BITS - 1 - i)) & 1 for i in range(_PAYLOAD_BITS)], dtype=np.int8)
+
+
+def _verify(key: bytes, bits: np.ndarray) -> int | None:
+    word = 0
+    for b in bits:
+        word = (word << 1) | int(b)
+    record_id, tag = word >> _TAG_BITS, word & ((1 << _TAG_BITS) - 1)
+    return record_id if hmac.compare_digest(_tag(key, record_id).to_bytes(3, "big"), tag.to_bytes(3, "big")) else None
+
+
+def _coded_by_group(secrets: _Secrets, record_id: int) -> np.ndarray:
+    """The coded bit each group of the period carries: shape (period columns, band pairs), 0/1."""
+    coded = fec.encode(_payload_bits(secrets.key, record_id))[~_PUNCTURED]
+    by_group = np.empty((_PERIOD_COLUMNS, _N_PAIRS), dtype=np.int8)
+    by_group.reshape(-1)[secrets.position_of_bit] = coded
+    by_group[np.arange(_PERIOD_COLUMNS), secrets.pilot_pair] = secrets.pilot_bit
+    return by_group
+
+
+# ---- validation -------------------------------------------------------------------------------------
+
+
+def _check_audio(audio: object, sr: object, min_seconds: float = 0.0) -> np.ndarray:
+    if not isinstance(sr, (int, np.integer)) or isinstance(sr, bool) or not 8000 <= int(sr) <= 192000:
+        raise ValueError(f"sample rate must be an integer between 8000 and 192000 Hz, got {sr!r}")
+    if not isinstance(audio, np.ndarray):
+        raise ValueError(f"audio must be a numpy array, got {type(audio).__name__}")
+    if audio.dtype not in (np.float32, np.float64):
+        raise ValueError(f"audio must be float32 or float64 samples in [-1, 1], got dtype {audio.dtype}")
+    if audio.ndim != 1:
+        raise ValueError(f"audio must be mono, shape (samples,), got shape {audio.shape}; downmix first")
+    if audio.size == 0:
+        raise ValueError("audio is empty")
+    if audio.size < min_seconds * int(sr):
+        raise ValueError(f"audio is {audio.size / int(sr):.3f} s long; at least {min_seconds} s is needed")
+    if not np.all(np.isfinite(audio)):
+        raise ValueError("audio contains NaN or infinite samples")
+    return audio
+
+
+def _check_key(key: object) -> bytes:
+    if not isinstance(key, (bytes, bytearray)) or len(key) < _MIN_KEY_BYTES:
+        raise ValueError(f"key must be bytes of at least {_MIN_KEY_BYTES} bytes")
+    return bytes(key)
+
+
+def _check_payload(payload: object) -> int:
+    if not isinstance(payload, (int, np.integer)) or isinstance(payload, bool) or not 0 <= int(payload) < 2**32:
+        raise ValueError(f"payload must be an integer record id in [0, 2**32), got {payload!r}")
+    return int(payload)
+
+
+# ---- embedding --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    hop: int
+    window: np.ndarray  # (2 hop,) sqrt-Hann, used for analysis and synthesis
+    band_bins: np.ndarray  # (bands, bins per band) rfft bin indices
+
+
+def _plan(sr: int) -> _Plan:
+    hop = int(round(_HOP_S * sr))
+    n_fft = 2 * hop
+    window = np.sqrt(0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft))
+    bin_hz = sr / n_fft
+    lo = [int(round((_BAND_LO_BIN + b * _BINS_PER_BAND) * _BIN_HZ / bin_hz)) for b in range(_N_BANDS + 1)]
+    width = min(hi - l for l, hi in zip(lo, lo[1:]))
+    bins = np.array([np.arange(l, l + width) for l in lo[:-1]])
+    return _Plan(hop=hop, window=window, band_bins=bins)
+
+
+def _frames(x: np.ndarray, hop: int, count: int) -> np.ndarray:
+    """(count, 2 hop) overlapping frames of x, frame f starting at sample f * hop."""
+    return np.lib.stride_tricks.as_strided(x, shape=(count, 2 * hop), strides=(hop * x.strides[0], x.strides[0]))
+
+
+def _group_gains(energy: np.ndarray, coded: np.ndarray, dither: np.ndarray) -> np.ndarray:
+    """Log-gains that put each group's contrast on its bit's lattice.
+
+    energy: (groups, 2 columns, bands) tile energies; coded, dither: (groups, pairs).
+    Returns (groups, 2 columns, bands) log-amplitude gains.
+    """
+    log_amp = 0.5 * np.log(energy + _EPS)
+    pairs = log_amp.reshape(energy.shape[0], 2, _N_PAIRS, 2)  # (group, column, pair, band in pair)
+    contrast = (pairs[:, 0, :, 0] - pairs[:, 1, :, 0] - pairs[:, 0, :, 1] + pairs[:, 1, :, 1]) / 4.0
+    offset = dither + coded * (STEP / 2.0)
+    move = offset + STEP * np.round((contrast - offset) / STEP) - contrast
+    sign = np.array([[1.0, -1.0], [-1.0, 1.0]])  # (column, band in pair) checkerboard
+    gains = move[:, None, :, None] * sign[None, :, None, :]
+    return gains.reshape(energy.shape[0], 2, _N_BANDS)
+
+
+class StreamingEmbedder:
+    """Embeds the mark chunk by chunk: any chunking gives the same samples as ``embed`` on the whole.
+
+    ``process`` returns the samples that are final so far (possibly none; it holds back at most
+    144 ms); ``flush`` returns the rest. Their concatenation has exactly the input's length and dtype.
+    """
+
+    def __init__(self, sr: int, payload: int, key: bytes) -> None:
+        if not isinstance(sr, (int, np.integer)) or isinstance(sr, bool) or not 8000 <= int(sr) <= 192000:
+            raise ValueError(f"sample rate must be an integer between 8000 and 192000 Hz, got {sr!r}")
+        secrets = _secrets(_check_key(key))
+        self._plan = _plan(int(sr))
+        self._coded = _coded_by_group(secrets, _check_payload(payload))
+        self._dither = secrets.dither
+        self._sr = int(sr)
+        hop = self._plan.hop
+        self._pending = np.zeros(hop)  # input from sample -hop (virtual silence before the start)
+        self._tail = np.zeros(hop)  # overlap-add carried into the next block
+        self._next_group = 0
+        self._received = 0
+        self._emitted = 0
+        self._dtype: np.dtype | None = None
+        self._closed = False
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        """Feed ``chunk`` (mono float32/float64, shape (n,)); return the marked samples now final."""
+        if self._closed:
+            raise ValueError("this embedder was flushed; start a new one")
+        if isinstance(chunk, np.ndarray) and chunk.ndim == 1 and chunk.size == 0:
+            return np.zeros(0, dtype=self._dtype or chunk.dtype)
+        _check_audio(chunk, self._sr)
+        if self._dtype is None:
+            self._dtype = chunk.dtype
+        elif chunk.dtype != self._dtype:
+            raise ValueError(f"chunk dtype {chunk.dtype} differs from the stream's {self._dtype}")
+        self._pending = np.concatenate([self._pending, chunk.astype(np.float64)])
+        self._received += chunk.size
+        return self._run(final=False)
+
+    def flush(self) -> np.ndarray:
+        """Mark and return everything still held back; the embedder cannot be used afterwards."""
+        if self._closed:
+            raise ValueError("this embedder was already flushed")
+        self._closed = True
+        return self._run(final=True)
+
+    def _run(self, final: bool) -> np.ndarray:
+        # self._pending starts at absolute sample next_group * block - hop (frame windows reach one
+        # hop back); the first block's leading hop is the virtual silence before sample 0.
+        hop = self._plan.hop
+        block = _GROUP_FRAMES * hop
+        available = self._pending.size - hop
+        groups = available // block
+        if final and self._emitted < self._received:
+            groups = -(-self._pending.size // block)  # enough to make every received sample final
+            self._pending = np.concatenate([self._pending, np.zeros(groups * block + hop - self._pending.size)])
+        if groups <= 0:
+            return np.zeros(0, dtype=self._dtype or np.float32)
+        span = groups * block
+        marked = self._mark(self._pending[: span + hop], groups)
+        marked[:hop] += self._tail
+        self._tail = marked[span:].copy()
+        self._pending = self._pending[span:]
+        out = marked[hop:span] if self._next_group == 0 else marked[:span]
+        self._next_group += groups
+        out = out[: self._received - self._emitted]
+        self._emitted += out.size
+        return out.astype(self._dtype or np.float32)
+
+    def _mark(self, x: np.ndarray, groups: int) -> np.ndarray:
+        """Mark ``groups`` group columns; x holds samples from hop before the first frame's start.
+
+        Returns the overlap-added block, shape (groups * block + hop,), starting at x's first sample.
+        """
+        plan, hop = self._plan, self._plan.hop
+        n_frames = groups * _GROUP_FRAMES
+        spectra = np.fft.rfft(_frames(x, hop, n_frames) * plan.window, axis=1)
+        power = np.abs(spectra[:, plan.band_bins]) ** 2  # (frames, bands, bins)
+        per_frame = power.sum(axis=2).reshape(groups, 2, _TILE_FRAMES, _N_BANDS)
+        tiles = per_frame[:, :, list(_MEASURED)].sum(axis=2)
+        columns = (self._next_group + np.arange(groups)) % _PERIOD_COLUMNS
+        log_gain = _group_gains(tiles, self._coded[columns], self._dither[columns])
+        gain = np.exp(np.repeat(log_gain, _TILE_FRAMES, axis=1).reshape(n_frames, _N_BANDS))
+        spectra[:, plan.band_bins] *= gain[:, :, None]
+        frames = np.fft.irfft(spectra, n=2 * hop, axis=1) * plan.window
+        out = np.zeros((n_frames + 1) * hop)
+        halves = frames.reshape(n_frames, 2, hop)
+        out[: n_frames * hop] += halves[:, 0].reshape(-1)
+        out[hop:] += halves[:, 1].reshape(-1)
+        return out
+
+
+def embed(audio: np.ndarray, sr: int, payload: int, key: bytes) -> np.ndarray:
+    """Return ``audio`` (mono float32/float64, shape (n,), rate ``sr``) with the mark for ``payload``.
+
+    ``payload`` is the synthesis record id, an integer in [0, 2**32); ``key`` the secret (>= 16 bytes).
+    Raises ValueError on anything else. Same shape and dtype out.
+    """
+    _check_audio(audio, sr)
+    embedder = StreamingEmbedder(sr, payload, key)
+    return np.concatenate([embedder.process(audio), embedder.flush()])
+
+
+# ---- detection --------------------------------------------------------------------------------------
+
+_SUB = _FINE * _GROUP_FRAMES  # fine frames per group column (32): sub-column offsets to search
+_PERIOD_FINE = _SUB * _PERIOD_COLUMNS  # fine frames per period (672)
+
+
+@dataclass(frozen=True)
+class _Scaled:
+    """Contrast phases on the detector's grid after undoing a time-scale factor ``scale``.
+
+    Index (m, s, k): group column m at sub-offset s (fine frames), band pair k.
+    """
+
+    scale: float
+    bit_phase: np.ndarray  # (M, SUB, pairs) complex w exp(2 pi i p / STEP), w the group's reliability
+    valid: np.ndarray  # (M, SUB) bool
+
+
+@dataclass(frozen=True)
+class _Alignment:
+    scale: float
+    column: int  # q: the group column, mod the period, at which a period starts
+    sub: int  # s: fine-frame offset within a group column
+    z: float
+
+
+def _band_power(x: np.ndarray) -> np.ndarray:
+    """Band powers on the fine grid: shape (frames, bands); frame j is centred on sample 64 j."""
+    plan = _plan(DETECT_SR)
+    hop = plan.hop // _FINE
+    padded = np.concatenate([np.zeros(plan.hop), x, np.zeros(2 * plan.hop)])
+    count = (padded.size - 2 * plan.hop) // hop + 1
+    frames = np.lib.stride_tricks.as_strided(
+        padded, shape=(count, 2 * plan.hop), strides=(hop * padded.strides[0], padded.strides[0])
+    )
+    spectra = np.fft.rfft(frames * plan.window, axis=1)[:, plan.band_bins.min() : plan.band_bins.max() + 1]
+    power = np.abs(spectra) ** 2
+    return power.reshape(count, _N_BANDS, _BINS_PER_BAND).sum(axis=2)
+
+
+def _scaled(power: np.ndarray, scale: float) -> _Scaled:
+    count = int(power.shape[0] / scale)
+    if scale == 1.0:
+        resampled = power[:count]
+    else:
+        at = np.arange(count) * scale
+        lo = np.minimum(at.astype(np.int64), power.shape[0] - 2)
+        frac = (at - lo)[:, None]
+        resampled = power[lo] * (1.0 - frac) + power[lo + 1] * frac
+    tiles = sum(resampled[f * _FINE : count - (_TILE_FRAMES - 1 - f) * _FINE] for f in _MEASURED)
+    log_amp = 0.5 * np.log(tiles + _EPS)
+    width = _TILE_FRAMES * _FINE
+    left, right = log_amp[:-width], log_amp[width:]
+    contrast = (left[:, 0::2] - right[:, 0::2] - left[:, 1::2] + right[:, 1::2]) / 4.0  # (starts, pairs)
+    weight = _reliability(log_amp, width)
+    columns = max(1, -(-contrast.shape[0] // _SUB))
+    grid = np.zeros((columns * _SUB, _N_PAIRS))
+    grid[: contrast.shape[0]] = contrast
+    w = np.zeros((columns * _SUB, _N_PAIRS))
+    w[: contrast.shape[0]] = weight
+    valid = np.zeros(columns * _SUB, dtype=bool)
+    valid[: contrast.shape[0]] = True
+    phase = 2j * np.pi / STEP * grid.reshape(columns, _SUB, _N_PAIRS)
+    valid = valid.reshape(columns, _SUB)
+    bit_phase = np.exp(phase) * w.reshape(columns, _SUB, _N_PAIRS)
+    return _Scaled(scale, bit_phase, valid)
+
+
+def _reliability(log_amp: np.ndarray, width: int) -> np.ndarray:
+    """Weight (starts, pairs) in [0, 1] of each group by how far its weakest tile stands above the floor.
+
+    Noise, codecs and echoes swamp the quiet tiles of speech first; a group is trusted in proportion
+    to its weakest tile's level against the clip's loud level (95th percentile of all tiles) less
+    _RELIABLE_DB: a proxy for its local signal-to-noise ratio that needs no knowledge of the attack.
+    """
+    level_db = (20.0 / math.log(10.0)) * log_amp  # tile energy in dB, (frames, bands)
+    weakest = np.minimum(level_db[:-width], level_db[width:])
+    weakest = np.minimum(weakest[:, 0::2], weakest[:, 1::2])
+    loud = np.percentile(level_db, 95.0)
+    return 1.0 / (1.0 + 10.0 ** (-(weakest - loud + _RELIABLE_DB) / 10.0))
+
+
+def _presence_by_column(feat: _Scaled, secrets: _Secrets) -> np.ndarray:
+    """Pilot agreement of each group column under each alignment: shape (M, period columns q, SUB).
+
+    Entry (m, q, s) is w cos(2 pi (p - dither - bit STEP / 2) / STEP) of column m's pilot, taking
+    column m to sit at position (m - q) mod period; about w when marked, zero-mean otherwise.
+    """
+    columns = np.arange(_PERIOD_COLUMNS)
+    target = secrets.dither[columns, secrets.pilot_pair] + secrets.pilot_bit * (STEP / 2.0)
+    reference = np.zeros((_PERIOD_COLUMNS, _N_PAIRS), dtype=complex)
+    reference[columns, secrets.pilot_pair] = np.exp(-2j * np.pi / STEP * target)
+    by_position = np.einsum("msk,pk->mps", feat.bit_phase, reference).real  # (M, positions, SUB)
+    m = np.arange(by_position.shape[0])[:, None]
+    position = (m - columns[None, :]) % _PERIOD_COLUMNS  # (M, q)
+    return np.take_along_axis(by_position, position[:, :, None], axis=1)
+
+
+def _best(presence: np.ndarray, norm: np.ndarray, scale: float) -> _Alignment:
+    """Best alignment of summed presence (q, SUB); norm (SUB,) is its standard deviation unmarked."""
+    q, s = np.unravel_index(int(np.argmax(presence)), presence.shape)
+    return _Alignment(scale, int(q), int(s), float(presence[q, s] / max(1e-12, norm[s])))
+
+
+def _group_soft(feat: _Scaled, align: _Alignment, dither: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Soft values (M, pairs), +1 for a coded 0, and the period position (M,) of each column."""
+    position = (np.arange(feat.bit_phase.shape[0]) - align.column) % _PERIOD_COLUMNS
+    reference = np.exp(-2j * np.pi / STEP * dither[position])  # (M, pairs)
+    soft = (feat.bit_phase[:, align.sub, :] * reference).real * feat.valid[:, align.sub, None]
+    return soft, position
+
+
+def _decode(soft: np.ndarray, position: np.ndarray, secrets: _Secrets) -> tuple[int | None, np.ndarray]:
+    """Viterbi-decode the soft values of all groups; the record id if its tag verifies, and the bits."""
+    by_group = np.zeros((_PERIOD_COLUMNS, _N_PAIRS))
+    np.add.at(by_group, position, soft)
+    coded_soft = np.zeros(_CODED_BITS)
+    coded_soft[~_PUNCTURED] = by_group.reshape(-1)[secrets.position_of_bit]
+    bits = fec.decode(coded_soft, _PAYLOAD_BITS)
+    return (_verify(secrets.key, bits) if np.any(coded_soft) else None), bits
+
+
+def _column_seconds(feat: _Scaled, align: _Alignment) -> np.ndarray:
+    """Centre of each group column of ``feat`` in seconds of the analysed clip."""
+    hop_s = _HOP_S / _FINE
+    starts = (np.arange(feat.bit_phase.shape[0]) * _SUB + align.sub) * feat.scale
+    return (starts + _SUB * feat.scale / 2.0) * hop_s
+
+
+def _segments(
+    agreement: np.ndarray, weight: np.ndarray, seconds: np.ndarray, duration: float
+) -> tuple[Segment, ...]:
+    """Group columns' weighted agreement (M,) and weight (M,) pooled into segments <= SEGMENT_SECONDS."""
+    count = max(1, math.ceil(duration / SEGMENT_SECONDS - 1e-9))
+    index = np.clip((seconds / SEGMENT_SECONDS).astype(np.int64), 0, count - 1)
+    total = np.bincount(index, weights=agreement, minlength=count)
+    seen = np.bincount(index, weights=weight, minlength=count)
+    out = []
+    for i in range(count):
+        score = float(total[i] / seen[i]) if seen[i] > 1e-3 else 0.0
+        end = min(duration, (i + 1) * SEGMENT_SECONDS)
+        out.append(Segment(i * SEGMENT_SECONDS, end, score > _SEGMENT_THRESHOLD, score))
+    return tuple(out)
+
+
+def _to_detect_rate(audio: np.ndarray, sr: int) -> np.ndarray:
+    x = audio.astype(np.float64)
+    if sr == DETECT_SR:
+        return x
+    g = math.gcd(sr, DETECT_SR)
+    return resample_poly(x, DETECT_SR // g, sr // g)
+
+
+def detect(audio: np.ndarray, sr: int, key: bytes) -> Detection:
+    """Look for the mark made with ``key`` in ``audio`` (mono float32/float64, shape (n,), >= 1 s).
+
+    Returns the verified payload (record id) if any, the presence statistic, and per-segment
+    (<= 0.5 s) verdicts on where the mark is. Raises ValueError on malformed input.
+    """
+    _check_audio(audio, sr, MIN_DETECT_SECONDS)
+    secrets = _secrets(_check_key(key))
+    x = _to_detect_rate(audio, int(sr))
+    duration = x.size / DETECT_SR
+    power = _band_power(x)
+    tried = 0
+    best: tuple[_Alignment, _Scaled, np.ndarray] | None = None  # strongest failed candidate
+    for scale in _SCALES:
+        feat = _scaled(power, scale)
+        presence = _presence_by_column(feat, secrets)
+        # one pair in N_PAIRS is a pilot: the variance of the pilot sum, unmarked, averaged over pairs
+        norm = np.sqrt((np.abs(feat.bit_phase) ** 2).sum(axis=(0, 2)) / _N_PAIRS / 2.0)
+        align = _best(presence.sum(axis=0), norm, scale)
+        soft, position = _group_soft(feat, align, secrets.dither)
+        tried += 1
+        record, bits = _decode(soft, position, secrets)
+        if record is not None:
+            coded = _coded_by_group(secrets, record)[position]
+            agreement = (soft * (1.0 - 2.0 * coded)).sum(axis=1)
+            weight = np.abs(feat.bit_phase[:, align.sub, :]).sum(axis=1)
+            segments = _segments(agreement, weight, _column_seconds(feat, align), duration)
+            return Detection(True, record, align.z, scale, segments, tried, tuple(int(b) for b in bits))
+        if best is None or align.z > best[0].z:
+            best = (align, feat, bits)
+    assert best is not None
+    align, feat, bits = best
+    # Without a verified payload nothing is reported as marked: segment scores are for diagnosis only.
+    segments = tuple(Segment(s.start, s.end, False, 0.0) for s in _segments(np.zeros(1), np.zeros(1), np.zeros(1), duration))
+    return Detection(False, None, align.z, None, segments, tried, tuple(int(b) for b in bits))
