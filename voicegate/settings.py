@@ -140,6 +140,9 @@ VOICEGATE_RETIRED_MASTER_KEYS = env_key_list("VOICEGATE_RETIRED_MASTER_KEYS")
 VOICEGATE_AUDIT_KEY = env_key("VOICEGATE_AUDIT_KEY", dev_file=_DEV_SECRETS / "audit_key")
 # API keys are stored as HMAC-SHA256 under this pepper: a stolen database alone cannot check guesses.
 VOICEGATE_API_KEY_PEPPER = env_key("VOICEGATE_API_KEY_PEPPER", dev_file=_DEV_SECRETS / "api_key_pepper")
+# Watermark key: derives the embedding pattern and the payload MAC. Retired keys stay readable by detection.
+VOICEGATE_WATERMARK_KEY = env_key("VOICEGATE_WATERMARK_KEY", dev_file=_DEV_SECRETS / "watermark_key")
+VOICEGATE_RETIRED_WATERMARK_KEYS = env_key_list("VOICEGATE_RETIRED_WATERMARK_KEYS")
 warn_about_development_keys(_DEV_SECRETS)
 
 # --- Governance rules -------------------------------------------------------------------------------
@@ -159,12 +162,16 @@ VOICEGATE_QUALITY_MAX_CLIPPING = env_float("VOICEGATE_QUALITY_MAX_CLIPPING", 0.0
 VOICEGATE_QUALITY_MIN_SPEAKER_SIMILARITY = env_float("VOICEGATE_QUALITY_MIN_SPEAKER_SIMILARITY", 0.60, minimum=-1.0, maximum=1.0)
 VOICEGATE_SPEAKER_MATCH_THRESHOLD = env_float("VOICEGATE_SPEAKER_MATCH_THRESHOLD", 0.75, minimum=-1.0, maximum=1.0)
 VOICEGATE_PROTECTED_VOICE_THRESHOLD = env_float("VOICEGATE_PROTECTED_VOICE_THRESHOLD", 0.80, minimum=-1.0, maximum=1.0)
-VOICEGATE_STATEMENT_MAX_WER = env_float("VOICEGATE_STATEMENT_MAX_WER", 0.15, minimum=0.0, maximum=1.0)
-VOICEGATE_CHALLENGE_MAX_WER = env_float("VOICEGATE_CHALLENGE_MAX_WER", 0.25, minimum=0.0, maximum=1.0)
+VOICEGATE_STATEMENT_MAX_WER = env_float("VOICEGATE_STATEMENT_MAX_WER", 0.10, minimum=0.0, maximum=1.0)
+VOICEGATE_CHALLENGE_MAX_WER = env_float("VOICEGATE_CHALLENGE_MAX_WER", 0.50, minimum=0.0, maximum=1.0)
 VOICEGATE_CHALLENGE_TTL_SECONDS = env_int("VOICEGATE_CHALLENGE_TTL_SECONDS", 300, minimum=30)
 # 0: delete raw sample audio as soon as it is embedded (data minimization); N: keep it, encrypted, N days.
 VOICEGATE_SAMPLE_AUDIO_RETENTION_DAYS = env_int("VOICEGATE_SAMPLE_AUDIO_RETENTION_DAYS", 0)
 VOICEGATE_MODEL_DIR = env_path("VOICEGATE_MODEL_DIR", DATA_DIR / "models")
+
+# --- Synthesis ---------------------------------------------------------------------------------------
+VOICEGATE_ENGINES = env_list("VOICEGATE_ENGINES", ["fast"])  # fitted at enrollment, offered to requests
+VOICEGATE_DEFAULT_ENGINE = env_str("VOICEGATE_DEFAULT_ENGINE", "fast")
 
 # --- Jobs -------------------------------------------------------------------------------------------
 _BROKER_DIR = DATA_DIR / "broker"

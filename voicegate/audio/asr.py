@@ -201,8 +201,8 @@ class Recognizer:
 
     def __init__(self, config: AsrConfig) -> None:
         os.environ["HF_HUB_OFFLINE"] = "1"  # faster-whisper gets a local path; make sure nothing else fetches
-        import ctranslate2  # noqa: PLC0415  (heavy; only when a model is loaded)
-        from faster_whisper import WhisperModel  # noqa: PLC0415
+        import ctranslate2
+        from faster_whisper import WhisperModel
 
         path = assemble_model(config.cache_root)
         device = config.device

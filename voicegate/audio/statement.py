@@ -23,9 +23,12 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-# Chosen in bench/asr_consent.py from measured distributions; see docs/consent-verification.md.
+# From the distributions bench/asr_consent.py measured; see docs/consent-verification.md. A statement with
+# one field changed is only 2-4 words off (WER 0.04-0.15), inside the spread of true statements, so the
+# statement check also requires the date and the purposes word for word (`check_consent_statement`).
 DEFAULT_STATEMENT_THRESHOLD = 0.10
-DEFAULT_CHALLENGE_THRESHOLD = 0.15
+# Another challenge phrase shares no words (WER >= 0.89 measured); true ones scored <= 0.67 (espeak-ng).
+DEFAULT_CHALLENGE_THRESHOLD = 0.50
 
 MONTHS = (
     "january", "february", "march", "april", "may", "june",
@@ -223,7 +226,7 @@ def _numbers_to_digits(words: list[str]) -> list[str]:
 
 
 def _in_number(out: list[str]) -> bool:
-    """"oh" is a zero only inside a number ("twenty oh five"), not the interjection."""
+    """ "oh" is a zero only inside a number ("twenty oh five"), not the interjection."""
     return bool(out) and out[-1].isdigit()
 
 
@@ -298,7 +301,7 @@ def _can_follow(last: str, kind: str, current: int) -> bool:
 
 
 def _reorder_dates(words: list[str]) -> list[str]:
-    """"[the] 3 1 [of] december" -> "december 3 1"; "december the 3 1" -> "december 3 1"."""
+    """ "[the] 3 1 [of] december" -> "december 3 1"; "december the 3 1" -> "december 3 1"."""
     text = " ".join(words)
     month = "|".join(MONTHS)
     day = r"\d(?: \d)?"
@@ -310,7 +313,9 @@ def _reorder_dates(words: list[str]) -> list[str]:
 # ---------------------------------------------------------------- word error rate
 
 
-def word_alignment(reference: Sequence[str], hypothesis: Sequence[str]) -> list[tuple[str | None, str | None]]:
+def word_alignment(
+    reference: Sequence[str], hypothesis: Sequence[str]
+) -> list[tuple[str | None, str | None]]:
     """Levenshtein alignment over words: pairs (ref, hyp); None marks an insertion or a deletion."""
     n, m = len(reference), len(hypothesis)
     dist = [[0] * (m + 1) for _ in range(n + 1)]
@@ -385,10 +390,10 @@ def check_statement(
 def check_consent_statement(
     statement: ConsentStatement, transcript: str, threshold: float = DEFAULT_STATEMENT_THRESHOLD
 ) -> StatementCheck:
-    """`check_statement` against the rendered statement, with the expiry date required word for word."""
-    return check_statement(
-        render_statement(statement), transcript, threshold, required=(render_date(statement.until),)
-    )
+    """`check_statement` against the rendered statement; the expiry date and every purpose are required
+    word for word (the name and organization count only through the WER: names are what ASR mishears most)."""
+    required = (render_date(statement.until), *(" ".join(p.split()) for p in statement.purposes))
+    return check_statement(render_statement(statement), transcript, threshold, required=required)
 
 
 def _matched_reference_positions(pairs: list[tuple[str | None, str | None]]) -> list[bool]:
