@@ -58,7 +58,8 @@ _MEASURED = (1, 2)
 _GROUP_FRAMES = 2 * _TILE_FRAMES  # one group column: 128 ms
 _PERIOD_COLUMNS = 21
 _ID_BITS = 32
-_TAG_BITS = 24
+TAG_BITS = 24
+_TAG_BITS = TAG_BITS
 _PAYLOAD_BITS = _ID_BITS + _TAG_BITS
 _CODED_BITS = 3 * _PAYLOAD_BITS  # 168 before puncturing
 # One group per column is a pilot with a key-derived known bit: synchronization correlates against
