@@ -11,6 +11,7 @@ import hashlib
 from datetime import datetime, timedelta
 
 import numpy as np
+from celery import current_app
 from django.conf import settings
 from django.db import OperationalError, transaction
 from django.utils import timezone
@@ -111,7 +112,7 @@ def _embed_and_update_profile(sample: EnrollmentSample) -> None:
     except Exception:
         biometrics.delete(sample_blob)
         raise
-    _delete_audio_now_if_not_retained(sample)
+    _after_enrollment(sample)
 
 
 def _apply_retention(sample: EnrollmentSample) -> None:
@@ -119,9 +120,20 @@ def _apply_retention(sample: EnrollmentSample) -> None:
     sample.audio_retained_until = timezone.now() + timedelta(days=days) if days > 0 else None
 
 
-def _delete_audio_now_if_not_retained(sample: EnrollmentSample) -> None:
-    if sample.audio_retained_until is None and sample.audio is not None:
-        biometrics.delete(sample.audio)
+def _after_enrollment(sample: EnrollmentSample) -> None:
+    """Engines fit their voice from the held audio, then release it; with no engine, release it now."""
+    if settings.VOICEGATE_ENGINES:
+        # By name: governance does not import synthesis, which builds on it.
+        current_app.tasks["synthesis.tasks.fit_voices"].delay(sample.profile_id)
+    else:
+        release_audio([sample])
+
+
+def release_audio(samples: list[EnrollmentSample]) -> None:
+    """Data minimization: delete raw sample audio unless a retention period keeps it (purged by beat later)."""
+    for sample in samples:
+        if sample.audio_retained_until is None and sample.audio is not None:
+            biometrics.delete(sample.audio)
 
 
 def _refresh_voiceprint(profile: VoiceProfile) -> None:

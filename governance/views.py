@@ -53,7 +53,7 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
-def _read_upload(upload: UploadedFile) -> bytes:
+def read_upload(upload: UploadedFile) -> bytes:
     """The upload's bytes, refusing oversize files before reading them into memory."""
     if upload.size is not None and upload.size > settings.VOICEGATE_AUDIO_MAX_BYTES:
         raise PayloadTooLarge(f"the file is {upload.size} bytes; the limit is {settings.VOICEGATE_AUDIO_MAX_BYTES}")
@@ -132,7 +132,7 @@ class VoiceOwnerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
         data = self._validated(s.AudioUploadSerializer)
         profile = _owner_profile(self.get_object(), data.get("profile"))
         upload = data["file"]
-        sample = enrollment.submit_sample(profile, _read_upload(upload), upload.name, actor=request.principal.actor)
+        sample = enrollment.submit_sample(profile, read_upload(upload), upload.name, actor=request.principal.actor)
         return Response(s.EnrollmentSampleSerializer(sample).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request={"multipart/form-data": s.ConsentRecordingSerializer}, responses={202: s.ConsentArtifactSerializer})
@@ -145,7 +145,7 @@ class VoiceOwnerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
             raise serializers.ValidationError({"valid_until": "must be after valid_from"})
         upload = data["recording"]
         consent = consent_checks.submit_recording(
-            profile, _read_upload(upload), upload.name, purposes=data["purposes"], valid_from=valid_from,
+            profile, read_upload(upload), upload.name, purposes=data["purposes"], valid_from=valid_from,
             valid_until=data["valid_until"], actor=request.principal.actor,
         )
         return Response(s.ConsentArtifactSerializer(consent).data, status=status.HTTP_202_ACCEPTED)
@@ -173,7 +173,7 @@ class VoiceChallengeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _O
     @action(detail=True, methods=["post"], url_path="response", parser_classes=_AUDIO_PARSERS)
     def respond(self, request: Request, pk: str | None = None) -> Response:
         upload = self._validated(s.AudioUploadSerializer)["file"]
-        challenge = challenges.submit_response(self.get_object(), _read_upload(upload), upload.name, actor=request.principal.actor)
+        challenge = challenges.submit_response(self.get_object(), read_upload(upload), upload.name, actor=request.principal.actor)
         return Response(s.VoiceChallengeSerializer(challenge).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -194,7 +194,7 @@ class ProtectedVoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _O
             raise exceptions.PermissionDenied("Only the operator may protect a voice across all organizations.")
         voice = protected_voices.register(
             Organization.objects.get(pk=organization_id), label=data["label"],
-            samples=[(_read_upload(f), f.name) for f in data["files"]],
+            samples=[(read_upload(f), f.name) for f in data["files"]],
             applies_to_all_organizations=data["applies_to_all_organizations"], actor=principal.actor,
         )
         return Response(s.ProtectedVoiceSerializer(voice).data, status=status.HTTP_201_CREATED)

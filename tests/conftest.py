@@ -14,6 +14,7 @@ from tests.celery_worker import celery_worker_process  # noqa: F401  (fixture)
 @pytest.fixture(autouse=True)
 def _isolated_storage_and_cache(settings: object, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.VOICEGATE_ENGINES = []  # voice fitting takes seconds; synthesis tests switch engines on
     cache.clear()
     voiceprint_cache.clear()
 

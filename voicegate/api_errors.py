@@ -16,7 +16,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from governance import challenges, enrollment, errors
+from governance import challenges, enrollment, errors, reports
+from synthesis.errors import SynthesisRefused, TextNotSpeakable, UnknownEngine, VoiceNotReady
 from voicegate.audio.decode import AudioRejected
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,10 @@ _DOMAIN_STATUS: dict[type[errors.GovernanceError], int] = {
     enrollment.SampleRejected: status.HTTP_422_UNPROCESSABLE_ENTITY,
     enrollment.ProfileNotEnrollable: status.HTTP_409_CONFLICT,
     challenges.ChallengeExpired: status.HTTP_410_GONE,
+    TextNotSpeakable: status.HTTP_400_BAD_REQUEST,
+    UnknownEngine: status.HTTP_400_BAD_REQUEST,
+    VoiceNotReady: status.HTTP_409_CONFLICT,
+    reports.CertificateNotIssued: status.HTTP_409_CONFLICT,
 }
 
 
@@ -40,6 +45,8 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, SynthesisRefused):
+        return _refusal(exc)
     if isinstance(exc, errors.GovernanceError):
         return Response(error_body(exc.code, exc.message, exc.details), status=_domain_status(exc))
     if isinstance(exc, AudioRejected):
@@ -58,6 +65,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is None:
         return None
     response.data = _shape(exc, response.data)
+    return response
+
+
+def _refusal(exc: SynthesisRefused) -> Response:
+    retry_after = exc.decision.retry_after_seconds
+    response = Response(
+        error_body(exc.code, exc.message),
+        status=status.HTTP_429_TOO_MANY_REQUESTS if retry_after else status.HTTP_403_FORBIDDEN,
+    )
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
     return response
 
 

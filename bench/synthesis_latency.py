@@ -1,0 +1,207 @@
+"""Synthesis latency over HTTP on loopback, with the bare engine call in this process as the baseline.
+
+Starts the service as `make run` does (uvicorn + ASGI app, SQLite, a private data dir), creates an
+organization, a verified voice owner, an active profile with a voice fitted from --data clips, and a key;
+then measures time to first audio byte (TTFB) for a 3-sentence request, p50 and p95 over N requests, the
+real-time factor, gateway overhead over the bare engine, and 4 concurrent streams.
+
+    .venv/bin/python bench/synthesis_latency.py [--data DIR] [--requests 50] [--engine fast] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXT = (
+    "Good morning, this is your bank calling about a recent payment. "
+    "We noticed a transfer of two hundred dollars to a new account. "
+    "If you made this payment, no action is needed."
+)
+PURPOSE = "support-calls"
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def _setup_django(data_dir: Path) -> None:
+    os.environ["VOICEGATE_DATA_DIR"] = str(data_dir)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voicegate.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def _clips(data: Path, count: int = 3) -> list:
+    from voicegate.audio.decode import decode_audio
+
+    files = sorted(p for p in data.rglob("*") if p.suffix.lower() in {".flac", ".wav"})[:count]
+    if not files:
+        raise SystemExit(f"no .flac/.wav files under {data}")
+    return [decode_audio(p.read_bytes()).samples for p in files]
+
+
+def _authorized_profile(engine_name: str, clips: list) -> tuple[int, str, bytes]:
+    from django.utils import timezone
+
+    from governance import apikeys, biometrics
+    from governance.models import BiometricBlob, ConsentArtifact, IdentityVerification, Organization, VoiceOwner, VoiceProfile
+    from synthesis import registry
+    from synthesis.models import FittedVoice
+
+    now = timezone.now()
+    org = Organization.objects.create(name="Bench Org", slug=f"bench-{int(time.time())}")
+    owner = VoiceOwner.objects.create(organization=org, full_name="Bench Speaker")
+    IdentityVerification.objects.create(owner=owner, method="document", status="approved", decided_at=now)
+    profile = VoiceProfile.objects.create(owner=owner, name="bench voice", status="active")
+    ConsentArtifact.objects.create(
+        profile=profile, statement_text="bench", purposes=[PURPOSE], valid_from=now - timedelta(days=1),
+        valid_until=now + timedelta(days=1), verification_status="verified", content_sha256="0" * 64,
+    )
+    state = registry.get(engine_name).fit_voice(clips)
+    FittedVoice.objects.create(profile=profile, engine=engine_name, state=biometrics.store(owner, BiometricBlob.Kind.VOICE_STATE, state))
+    _, secret = apikeys.create_key(org, name="bench", actions=["synthesize"], purposes=[PURPOSE], profiles=[profile],
+                                   rate_limit_per_minute=100_000, actor="bench")
+    return profile.pk, secret, state
+
+
+def _bare_engine(engine_name: str, state: bytes, runs: int) -> dict[str, float]:
+    from synthesis import registry
+
+    engine = registry.get(engine_name)
+    first, rtf = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        samples, first_at = 0, None
+        for chunk in engine.stream(TEXT, state):
+            first_at = first_at or time.perf_counter() - started
+            samples += chunk.size
+        total = time.perf_counter() - started
+        first.append(first_at * 1000)
+        rtf.append(total / (samples / engine.sample_rate))
+    return {"ttfb_p50_ms": statistics.median(first), "ttfb_p95_ms": _percentile(first, 0.95), "rtf": statistics.median(rtf)}
+
+
+def _one_request(port: int, body: bytes, secret: str) -> tuple[float, float, int]:
+    """(time to first audio byte after the header, total seconds, audio bytes)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    started = time.perf_counter()
+    conn.request("POST", "/api/v1/synthesize", body, {"Authorization": f"Api-Key {secret}", "Content-Type": "application/json"})
+    response = conn.getresponse()
+    if response.status != 200:
+        raise RuntimeError(f"HTTP {response.status}: {response.read()[:300]!r}")
+    first_byte, received = None, 0
+    while chunk := response.read1(65536):
+        received += len(chunk)
+        if first_byte is None and received > 0:
+            first_byte = time.perf_counter() - started
+    conn.close()
+    return (first_byte or 0.0) * 1000, time.perf_counter() - started, received
+
+
+def _start_server(port: int, env: dict[str, str]) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/uvicorn"), "voicegate.asgi:application", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            http.client.HTTPConnection("127.0.0.1", port, timeout=2).request("GET", "/api/v1/schema/")
+            return server
+        except OSError:
+            time.sleep(0.5)
+    server.kill()
+    raise SystemExit(f"the server did not start: {server.stderr.read()[-2000:]!r}")
+
+
+def _http(port: int, profile: int, secret: str, requests: int, rate: int) -> dict[str, float]:
+    body = json.dumps({"profile": profile, "text": TEXT, "purpose": PURPOSE, "format": "pcm"}).encode()
+    _one_request(port, body, secret)  # warm the server's engine
+    results = [_one_request(port, body, secret) for _ in range(requests)]
+    ttfb = [r[0] for r in results]
+    rtf = [r[1] / (r[2] / 2 / rate) for r in results]
+    return {"ttfb_p50_ms": statistics.median(ttfb), "ttfb_p95_ms": _percentile(ttfb, 0.95), "rtf": statistics.median(rtf)}
+
+
+def _concurrent(port: int, profile: int, secret: str, streams: int, rate: int) -> dict[str, object]:
+    body = json.dumps({"profile": profile, "text": TEXT, "purpose": PURPOSE, "format": "pcm"}).encode()
+    results: list[tuple[float, float, int]] = []
+    threads = [threading.Thread(target=lambda: results.append(_one_request(port, body, secret))) for _ in range(streams)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ttfb = [r[0] for r in results]
+    keeps_up = [r[1] <= r[2] / 2 / rate for r in results]  # finished before the audio would have finished playing
+    return {"streams": streams, "ttfb_p95_ms": _percentile(ttfb, 0.95), "keep_up": sum(keeps_up), "rtf_max": max(r[1] / (r[2] / 2 / rate) for r in results)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/librispeech/test-other/1688")
+    parser.add_argument("--engine", action="append", dest="engines")
+    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    engines = args.engines or ["fast"]
+    data_dir = Path(tempfile.mkdtemp(prefix="voicegate-bench-"))
+    os.environ["VOICEGATE_ENGINES"] = ",".join(engines)
+    _setup_django(data_dir)
+    clips = _clips(args.data)
+    env = {**os.environ, "VOICEGATE_DATA_DIR": str(data_dir), "VOICEGATE_ENGINES": ",".join(engines)}
+    server = _start_server(args.port, env)
+    results: dict[str, object] = {}
+    try:
+        from synthesis import registry
+
+        for name in engines:
+            profile, secret, state = _authorized_profile(name, clips)
+            rate = registry.get(name).sample_rate
+            bare = _bare_engine(name, state, min(args.requests, 20))
+            gateway = _http(args.port, profile, secret, args.requests, rate)
+            results[name] = {
+                "bare_engine": bare,
+                "http": gateway,
+                "gateway_overhead_p50_ms": gateway["ttfb_p50_ms"] - bare["ttfb_p50_ms"],
+                "concurrent": _concurrent(args.port, profile, secret, 4, rate),
+            }
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    _print(results, args.requests)
+    if args.json:
+        print(json.dumps({"requests": args.requests, "engines": results}))
+
+
+def _print(results: dict[str, object], requests: int) -> None:
+    print(f"\nSynthesis latency, 3-sentence request, {requests} requests over HTTP on loopback (baseline: bare engine)")
+    print(f"{'engine':8} {'measure':22} {'bare engine':>12} {'over HTTP':>12}")
+    for name, r in results.items():
+        for key, label in (("ttfb_p50_ms", "first audio p50 (ms)"), ("ttfb_p95_ms", "first audio p95 (ms)"), ("rtf", "real-time factor")):
+            print(f"{name:8} {label:22} {r['bare_engine'][key]:12.3f} {r['http'][key]:12.3f}")
+        print(f"{name:8} {'gateway overhead p50':22} {'':12} {r['gateway_overhead_p50_ms']:12.1f}")
+        c = r["concurrent"]
+        print(f"{name:8} {'4 streams: p95 first':22} {'':12} {c['ttfb_p95_ms']:12.1f}  keep up: {c['keep_up']}/4, worst RTF {c['rtf_max']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

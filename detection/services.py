@@ -1,0 +1,36 @@
+"""Checking a submitted clip: decode safely, verify the watermark, record the check with the file's hash."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.db import transaction
+
+from detection import watermarks
+from detection.models import Detection
+from governance import audit, voice_checks
+
+
+def check_clip(data: bytes, filename: str | None, *, actor: str, organization_ids: frozenset[int]) -> dict[str, object]:
+    """The verdict for the caller. Provenance details only when the caller's organization made the clip."""
+    file_sha256 = hashlib.sha256(data).hexdigest()
+    audio = voice_checks.decode(data, filename)
+    verdict, record = watermarks.verify(audio.samples, audio.sample_rate)
+    owned = record is not None and record.organization_id in organization_ids
+    organization_id = record.organization_id if owned else (min(organization_ids) if len(organization_ids) == 1 else None)
+    with transaction.atomic():
+        detection = Detection.objects.create(
+            organization_id=organization_id, submitted_by=actor, file_sha256=file_sha256, file_bytes=len(data),
+            duration_s=round(audio.duration_s, 3), watermark=verdict, synthesis_record=record,
+        )
+        audit.record(
+            "detection.checked", actor=actor, organization_id=organization_id, target=detection,
+            data={"file_sha256": file_sha256, "marked": verdict["marked"], "record_id": verdict["record_id"]},
+        )
+    return {
+        "detection": detection.pk,
+        "file_sha256": file_sha256,
+        "duration_s": detection.duration_s,
+        "watermark": verdict,
+        "provenance": watermarks.provenance(record) if owned and record is not None else None,
+    }

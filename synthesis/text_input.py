@@ -1,0 +1,17 @@
+"""Request text, validated against settings: a TextRejected becomes a 400 naming its reason."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from synthesis import text
+from synthesis.errors import TextNotSpeakable
+
+
+def checked(raw: str) -> str:
+    try:
+        return text.validate_text(raw, settings.VOICEGATE_MAX_TEXT_CHARS)
+    except text.TextRejected as rejected:
+        error = TextNotSpeakable(rejected.message)
+        error.details = {"reason": rejected.reason_code}
+        raise error from None
