@@ -21,7 +21,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from guardian.admin import GuardedModelAdmin
 
-from governance import apikeys, audit, consents, erasure, identity, profiles
+from governance import apikeys, audit, consents, erasure, identity, profiles, reports
 from governance.errors import GovernanceError
 from governance.models import (
     EnrollmentSample,
@@ -198,7 +198,7 @@ class VoiceOwnerAdmin(OrganizationScopedAdmin):
     list_filter = (ErasedFilter, ORGANIZATION)
     list_select_related = ("organization",)
     search_fields = ("full_name", "email", "external_ref")
-    actions = ("erase_owners",)
+    actions = ("erase_owners", "download_dossier")
 
     @admin.display(description="owner")
     def display_name(self, owner: VoiceOwner) -> str:
@@ -224,6 +224,10 @@ class VoiceOwnerAdmin(OrganizationScopedAdmin):
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/governance/voiceowner/erase_confirmation.html", context)
+
+    @admin.action(description="Download the owner's dossier (PDF)", permissions=["view"])
+    def download_dossier(self, request: HttpRequest, queryset: QuerySet[VoiceOwner]) -> HttpResponse | None:
+        return _single_pdf(self, request, queryset, lambda o: reports.issue_owner_dossier(o, actor=_actor(request)), "owner-{pk}-dossier.pdf")
 
 
 @admin.register(VoiceProfile)
@@ -367,6 +371,29 @@ class ErasureRequestAdmin(OrganizationScopedAdmin):
     list_display = ("pk", "owner", "status", "requested_by", "created_at", "completed_at", "certificate_sha256")
     list_filter = ("status", ("owner__organization", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("owner",)
+    actions = ("download_certificate",)
+
+    @admin.action(description="Download the erasure certificate (PDF)")
+    def download_certificate(self, request: HttpRequest, queryset: QuerySet[ErasureRequest]) -> HttpResponse | None:
+        return _single_pdf(self, request, queryset, lambda e: reports.issue_erasure_certificate(e, actor=_actor(request)), "erasure-{pk}-certificate.pdf")
+
+
+def _single_pdf(
+    model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Any], render: Callable[[Any], bytes], name: str
+) -> HttpResponse | None:
+    """An action that downloads one object's report; the service writes the audit event."""
+    if queryset.count() != 1:
+        model_admin.message_user(request, "Select exactly one.", messages.WARNING)
+        return None
+    obj = queryset.get()
+    try:
+        content = render(obj)
+    except GovernanceError as error:
+        model_admin.message_user(request, error.message, messages.WARNING)
+        return None
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{name.format(pk=obj.pk)}"'
+    return response
 
 
 @admin.register(EnrollmentSample)
