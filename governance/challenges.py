@@ -90,7 +90,7 @@ def _measure(challenge: VoiceChallenge) -> dict[str, object]:
     if voiceprint is None or challenge.response is None:
         raise GovernanceError("nothing to compare: the enrolled voice or the response is gone")
     audio = voice_checks.decode(biometrics.read(challenge.response, actor=SYSTEM_ACTOR, purpose="liveness check"), None)
-    words = statement.check_statement(challenge.phrase, voice_checks.transcribe(audio).text, settings.VOICEGATE_CHALLENGE_MAX_WER)
+    words = statement.check_statement(challenge.phrase, voice_checks.transcribe(audio).text, voice_checks.challenge_threshold())
     voice = voice_checks.speaker_match(voice_checks.embed(audio), voiceprint)
     return {
         "passed": words.passed and voice.passed,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -97,7 +96,7 @@ def _measure(consent: ConsentArtifact) -> dict[str, object]:
     audio = voice_checks.decode(biometrics.read(consent.recording, actor=SYSTEM_ACTOR, purpose="consent verification"), None)
     transcript = voice_checks.transcribe(audio)
     words = statement.check_consent_statement(
-        _statement(profile, consent.purposes, consent.valid_until), transcript.text, settings.VOICEGATE_STATEMENT_MAX_WER
+        _statement(profile, consent.purposes, consent.valid_until), transcript.text, voice_checks.statement_threshold()
     )
     voice = voice_checks.speaker_match(voice_checks.embed(audio), voiceprint)
     reasons = ([] if words.passed else ["the spoken words do not match the statement"]) + (

@@ -147,7 +147,7 @@ def _refresh_voiceprint(profile: VoiceProfile) -> None:
     profile.enrollment_report = {
         "accepted_samples": len(vectors),
         "similar_voices": matches,
-        "threshold": settings.VOICEGATE_PROTECTED_VOICE_THRESHOLD,
+        "threshold": voice_checks.protected_voice_threshold(),
     }
     profile.save(update_fields=["embedding", "held_for_review", "enrollment_report"])
     if old is not None:

@@ -6,10 +6,9 @@ Scores come back for the officer; voices of other organizations are never named,
 from __future__ import annotations
 
 import numpy as np
-from django.conf import settings
 from django.db.models import Q
 
-from governance import voiceprints
+from governance import voice_checks, voiceprints
 from governance.models import ProtectedVoice, VoiceProfile
 from voicegate.audio import embedding
 
@@ -22,7 +21,7 @@ def screen(voiceprint: np.ndarray, profile: VoiceProfile, *, actor: str) -> list
     if not candidates:
         return []
     vectors = voiceprints.load_many([blob for _, blob in candidates], actor=actor, purpose="similarity screen")
-    threshold = settings.VOICEGATE_PROTECTED_VOICE_THRESHOLD
+    threshold = voice_checks.protected_voice_threshold()
     scored = [
         {**label, "score": round(embedding.cosine(voiceprint, vector), 4)}
         for (label, _), vector in zip(candidates, vectors)

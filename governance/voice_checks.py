@@ -30,13 +30,35 @@ def decode(data: bytes, filename: str | None) -> DecodedAudio:
 
 
 def assess_quality(audio: DecodedAudio) -> quality.QualityReport:
-    thresholds = quality.QualityThresholds(
-        min_speech_s=settings.VOICEGATE_QUALITY_MIN_SPEECH_S,
-        min_snr_db=settings.VOICEGATE_QUALITY_MIN_SNR_DB,
-        max_clipping_ratio=settings.VOICEGATE_QUALITY_MAX_CLIPPING,
-        min_speaker_similarity=settings.VOICEGATE_QUALITY_MIN_SPEAKER_SIMILARITY,
-    )
+    overrides = {
+        "min_speech_s": settings.VOICEGATE_QUALITY_MIN_SPEECH_S,
+        "min_snr_db": settings.VOICEGATE_QUALITY_MIN_SNR_DB,
+        "max_clipping_ratio": settings.VOICEGATE_QUALITY_MAX_CLIPPING,
+        "min_speaker_similarity": settings.VOICEGATE_QUALITY_MIN_SPEAKER_SIMILARITY,
+    }
+    thresholds = quality.QualityThresholds(**{k: v for k, v in overrides.items() if v is not None})
     return quality.assess(audio, thresholds)
+
+
+def _setting_or(name: str, measured_default: float) -> float:
+    value = getattr(settings, name)
+    return measured_default if value is None else value
+
+
+def speaker_threshold() -> float:
+    return _setting_or("VOICEGATE_SPEAKER_MATCH_THRESHOLD", embedding.VERIFY_THRESHOLD)
+
+
+def protected_voice_threshold() -> float:
+    return _setting_or("VOICEGATE_PROTECTED_VOICE_THRESHOLD", embedding.VERIFY_THRESHOLD)
+
+
+def statement_threshold() -> float:
+    return _setting_or("VOICEGATE_STATEMENT_MAX_WER", statement.DEFAULT_STATEMENT_THRESHOLD)
+
+
+def challenge_threshold() -> float:
+    return _setting_or("VOICEGATE_CHALLENGE_MAX_WER", statement.DEFAULT_CHALLENGE_THRESHOLD)
 
 
 def quality_report_dict(report: quality.QualityReport) -> dict[str, object]:
@@ -49,7 +71,7 @@ def embed(audio: DecodedAudio) -> np.ndarray:
 
 def speaker_match(candidate: np.ndarray, enrolled: np.ndarray) -> SpeakerMatch:
     score = embedding.cosine(candidate, enrolled)
-    threshold = settings.VOICEGATE_SPEAKER_MATCH_THRESHOLD
+    threshold = speaker_threshold()
     return SpeakerMatch(round(score, 4), threshold, score >= threshold)
 
 

@@ -73,6 +73,11 @@ def env_float(name: str, default: float, *, minimum: float = float("-inf"), maxi
     return number
 
 
+def env_optional_float(name: str, *, minimum: float = float("-inf"), maximum: float = float("inf")) -> float | None:
+    """None when unset: the caller then uses the measured default that lives with the code it tunes."""
+    return None if _raw(name) is None else env_float(name, 0.0, minimum=minimum, maximum=maximum)
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = _raw(name)
     if value is None:

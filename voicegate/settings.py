@@ -17,6 +17,7 @@ from voicegate.env import (
     env_key,
     env_key_list,
     env_list,
+    env_optional_float,
     env_path,
     env_secret,
     env_str,
@@ -152,18 +153,19 @@ VOICEGATE_DEFAULT_RATE_LIMIT_PER_MINUTE = env_int("VOICEGATE_DEFAULT_RATE_LIMIT_
 VOICEGATE_MAX_TEXT_CHARS = env_int("VOICEGATE_MAX_TEXT_CHARS", 2000, minimum=1)
 
 # --- Voice enrollment and verification -----------------------------------------------------------
-# Thresholds: docs/quality-gate.md, docs/speaker-verification.md and docs/consent-verification.md give the
-# measurements behind each default.
 VOICEGATE_AUDIO_MAX_BYTES = env_int("VOICEGATE_AUDIO_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 VOICEGATE_AUDIO_MAX_SECONDS = env_float("VOICEGATE_AUDIO_MAX_SECONDS", 180.0, minimum=1.0)
-VOICEGATE_QUALITY_MIN_SPEECH_S = env_float("VOICEGATE_QUALITY_MIN_SPEECH_S", 4.0, minimum=0.0)
-VOICEGATE_QUALITY_MIN_SNR_DB = env_float("VOICEGATE_QUALITY_MIN_SNR_DB", 15.0)
-VOICEGATE_QUALITY_MAX_CLIPPING = env_float("VOICEGATE_QUALITY_MAX_CLIPPING", 0.002, minimum=0.0, maximum=1.0)
-VOICEGATE_QUALITY_MIN_SPEAKER_SIMILARITY = env_float("VOICEGATE_QUALITY_MIN_SPEAKER_SIMILARITY", 0.60, minimum=-1.0, maximum=1.0)
-VOICEGATE_SPEAKER_MATCH_THRESHOLD = env_float("VOICEGATE_SPEAKER_MATCH_THRESHOLD", 0.75, minimum=-1.0, maximum=1.0)
-VOICEGATE_PROTECTED_VOICE_THRESHOLD = env_float("VOICEGATE_PROTECTED_VOICE_THRESHOLD", 0.80, minimum=-1.0, maximum=1.0)
-VOICEGATE_STATEMENT_MAX_WER = env_float("VOICEGATE_STATEMENT_MAX_WER", 0.10, minimum=0.0, maximum=1.0)
-VOICEGATE_CHALLENGE_MAX_WER = env_float("VOICEGATE_CHALLENGE_MAX_WER", 0.50, minimum=0.0, maximum=1.0)
+# Thresholds: unset means the measured defaults kept beside the code (voicegate/audio/quality.py,
+# embedding.VERIFY_THRESHOLD, statement.DEFAULT_*_THRESHOLD); docs/quality-gate.md,
+# docs/speaker-verification.md and docs/consent-verification.md give the measurements behind them.
+VOICEGATE_QUALITY_MIN_SPEECH_S = env_optional_float("VOICEGATE_QUALITY_MIN_SPEECH_S", minimum=0.0)
+VOICEGATE_QUALITY_MIN_SNR_DB = env_optional_float("VOICEGATE_QUALITY_MIN_SNR_DB")
+VOICEGATE_QUALITY_MAX_CLIPPING = env_optional_float("VOICEGATE_QUALITY_MAX_CLIPPING", minimum=0.0, maximum=1.0)
+VOICEGATE_QUALITY_MIN_SPEAKER_SIMILARITY = env_optional_float("VOICEGATE_QUALITY_MIN_SPEAKER_SIMILARITY", minimum=-1.0, maximum=1.0)
+VOICEGATE_SPEAKER_MATCH_THRESHOLD = env_optional_float("VOICEGATE_SPEAKER_MATCH_THRESHOLD", minimum=-1.0, maximum=1.0)
+VOICEGATE_PROTECTED_VOICE_THRESHOLD = env_optional_float("VOICEGATE_PROTECTED_VOICE_THRESHOLD", minimum=-1.0, maximum=1.0)
+VOICEGATE_STATEMENT_MAX_WER = env_optional_float("VOICEGATE_STATEMENT_MAX_WER", minimum=0.0, maximum=1.0)
+VOICEGATE_CHALLENGE_MAX_WER = env_optional_float("VOICEGATE_CHALLENGE_MAX_WER", minimum=0.0, maximum=1.0)
 VOICEGATE_CHALLENGE_TTL_SECONDS = env_int("VOICEGATE_CHALLENGE_TTL_SECONDS", 300, minimum=30)
 # 0: delete raw sample audio as soon as it is embedded (data minimization); N: keep it, encrypted, N days.
 VOICEGATE_SAMPLE_AUDIO_RETENTION_DAYS = env_int("VOICEGATE_SAMPLE_AUDIO_RETENTION_DAYS", 0)

@@ -25,10 +25,10 @@ VAD_FRAME_S = 0.03  # webrtcvad accepts 10, 20 or 30 ms frames
 class QualityThresholds:
     """Pass/fail thresholds; see docs/quality-gate.md for the measurements behind each default."""
 
-    min_speech_s: float = 4.0
+    min_speech_s: float = 3.0
     min_snr_db: float = 15.0
-    max_clipping_ratio: float = 0.002
-    min_speaker_similarity: float = 0.60
+    max_clipping_ratio: float = 0.0005
+    min_speaker_similarity: float = 0.80
     vad_aggressiveness: int = 2  # webrtcvad mode 0..3
     window_s: float = 1.6  # speaker windows: resemblyzer's partial length
     hop_s: float = 0.8
