@@ -16,6 +16,10 @@ class Detection(models.Model):
     file_bytes = models.PositiveBigIntegerField()
     duration_s = models.FloatField()
     watermark = models.JSONField(default=dict)
+    classifier = models.JSONField(null=True, blank=True)
+    voice_matches = models.JSONField(default=dict)
+    verdict = models.CharField(max_length=32, blank=True)
+    reasons = models.JSONField(default=list)
     synthesis_record = models.ForeignKey(SynthesisRecord, null=True, blank=True, on_delete=models.PROTECT, related_name="detections")
     created_at = models.DateTimeField(default=timezone.now)
 
