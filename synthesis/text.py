@@ -165,6 +165,7 @@ def validate_text(text: str, max_chars: int) -> str:
 def _clean(text: str) -> str:
     text = "".join(_SYMBOLS.get(c, c) if c in "µμπΩΔαβγλσ" else c for c in text)  # before NFKC folds µ to μ
     text = unicodedata.normalize("NFKC", text)
+    text = "".join(str(unicodedata.digit(c)) if c.isdigit() and not c.isdecimal() else c for c in text)
     text = "".join(c if unicodedata.category(c)[0] != "C" else (" " if c in "\t\n\r\x0b\x0c" else "")
                    for c in text)
     return re.sub(r"\s+", " ", text).strip()

@@ -37,6 +37,7 @@ FIT_SAMPLE_RATE = 16_000
 STATE_VERSION = 1
 FRAME_PERIOD_MS = 5.0
 F0_FLOOR, F0_CEIL = 60.0, 500.0
+BASE_F0_FLOOR = 71.0  # for the base voice only (Piper joe never goes below ~80 Hz)
 GRID_HZ = np.linspace(0.0, 8000.0, 257)  # frequency grid (Hz) of the stored gain curves
 _LIFTER = 40  # cepstral coefficients kept when smoothing a gain curve (~400 Hz resolution at 16 kHz)
 _TOP_HZ = 7600.0  # above this the target (16 kHz audio) says nothing; hold the gain from here up
@@ -103,7 +104,7 @@ class VoiceConversion:
         """Convert base-voice audio: (n,) float32 at ``fs`` -> (n',) float32 at ``fs`` (n' ~ n), peak <= 0.95."""
         if audio.size < fs // 50:
             return audio.astype(np.float32)
-        return _synthesize(self._convert(analyze(audio, fs)))
+        return _synthesize(self._convert(analyze(audio, fs, f0_floor=BASE_F0_FLOOR)))
 
     def _convert(self, feats: Features) -> Features:
         return Features(feats.fs, self._map_f0(feats.f0), self._map_sp(feats), self._map_ap(feats.ap))
@@ -148,13 +149,17 @@ class VoiceConversion:
         return np.clip(ap * 10 ** (self.ap_db / 20), 1e-6, 1.0 - 1e-6)
 
 
-def analyze(audio: np.ndarray, fs: int, with_ap: bool = True) -> Features:
-    """WORLD analysis (DIO + StoneMask, CheapTrick, D4C): (n,) float at fs -> :class:`Features`."""
+def analyze(audio: np.ndarray, fs: int, with_ap: bool = True, f0_floor: float = F0_FLOOR) -> Features:
+    """WORLD analysis (DIO + StoneMask, CheapTrick, D4C): (n,) float at fs -> :class:`Features`.
+
+    ``f0_floor`` also sets the FFT size (3 periods of it): the base voice (F0 > 80 Hz) is analyzed with
+    BASE_F0_FLOOR, which halves the FFT at 22.05 kHz and with it the streaming cost.
+    """
     x = np.ascontiguousarray(audio, dtype=np.float64)
-    f0, t = pw.dio(x, fs, f0_floor=F0_FLOOR, f0_ceil=F0_CEIL, frame_period=FRAME_PERIOD_MS)
+    f0, t = pw.dio(x, fs, f0_floor=f0_floor, f0_ceil=F0_CEIL, frame_period=FRAME_PERIOD_MS)
     f0 = pw.stonemask(x, f0, t, fs)
-    fft_size = pw.get_cheaptrick_fft_size(fs, F0_FLOOR)
-    sp = pw.cheaptrick(x, f0, t, fs, f0_floor=F0_FLOOR, fft_size=fft_size)
+    fft_size = pw.get_cheaptrick_fft_size(fs, f0_floor)
+    sp = pw.cheaptrick(x, f0, t, fs, f0_floor=f0_floor, fft_size=fft_size)
     ap = pw.d4c(x, f0, t, fs, fft_size=fft_size) if with_ap else np.zeros_like(sp)
     return Features(fs, f0, sp, ap)
 
@@ -328,7 +333,7 @@ def fit_conversion(
     """Fit a conversion from the base voice (reference sentences, 16 kHz) to the enrolled speaker (clips, 16 kHz)."""
     target_feats = [analyze(x, FIT_SAMPLE_RATE, with_ap=False) for x in enrollment_16k]
     target = _stats(target_feats)
-    base_feats = [analyze(x, FIT_SAMPLE_RATE) for x in base_16k]
+    base_feats = [analyze(x, FIT_SAMPLE_RATE, f0_floor=BASE_F0_FLOOR) for x in base_16k]
     base = _stats(base_feats)
     target_vec = _mean_unit([embed(np.asarray(x, np.float32)) for x in enrollment_16k])
     warp0 = _initial_warp(target, base)

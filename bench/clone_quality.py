@@ -1,0 +1,177 @@
+"""Clone quality of the `fast` engine (Piper joe + per-voice conversion) against its unfitted base voice.
+
+Protocol (LibriSpeech layout under --data: one folder per speaker of 16 kHz FLAC utterances, sorted by name):
+  enroll:   the first --enroll utterances of a speaker (the only audio the fit sees);
+  held-out: the last utterance; every score is the resemblyzer cosine (SECS) to its embedding;
+  same:     the speaker's other real utterances (after the enrollment ones, before the held-out one) -> ceiling;
+  stranger: the other speakers' real utterances -> floor;
+  synth:    8 new sentences (not the fitting references), spoken by the base voice (baseline) and by the fitted voice.
+  normalized = (SECS - stranger) / (same - stranger), per speaker, then averaged.
+  WER:      Whisper base (offline) on each synthesized sentence against the sentence text; both sides pass
+            normalize_text and lose diacritics first. Piper samples noise, so WER on few sentences moves
+            run to run (base voice: 0 to 6 % over three runs of 5 sentences).
+The text front end's regression set (tests/test_text_frontend.py) is also spoken by the base voice and scored by WER
+against the normalized reference. Fitting time is wall clock per speaker.
+
+    .venv/bin/python bench/clone_quality.py [--data ../shared/data/librispeech/test-other] [--speakers 5] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from synthesis.engines.conversion import resample
+from synthesis.engines.piper import FastEngine
+from synthesis.text import TextRejected, normalize_text
+from voicegate.audio import asr
+from voicegate.audio.embedding import cosine, embed
+from voicegate.audio.statement import word_error_rate
+
+SENTENCES = [
+    "I will meet you at the station after lunch tomorrow.",
+    "Please remember to water the plants while we are away.",
+    "The committee approved the new budget without any changes.",
+    "Nobody expected the storm to arrive so early in the season.",
+    "He picked up the old letter and read it again slowly.",
+    "Our neighbors painted their fence a bright shade of green.",
+    "Could you tell me how far it is to the nearest pharmacy?",
+    "The children laughed as the puppy chased its own tail.",
+]
+
+
+def _read(path: Path) -> np.ndarray:
+    wav, rate = sf.read(path, dtype="float32")
+    assert rate == 16_000, path
+    return wav
+
+
+def _speak(engine: FastEngine, text: str, state: bytes) -> np.ndarray:
+    audio = np.concatenate(list(engine.stream(text, state)))
+    return resample(audio, engine.sample_rate, 16_000)
+
+
+def _wer(audio_16k: np.ndarray, reference: str, cfg: asr.AsrConfig) -> float:
+    """WER after both sides pass the same text front end (Whisper writes "$5" and "john@x.com", we say words)."""
+    hypothesis = asr.transcribe(audio_16k, cfg).text
+    try:
+        hypothesis = normalize_text(hypothesis)
+    except TextRejected:
+        pass
+    return word_error_rate(_fold(normalize_text(reference)), _fold(hypothesis))
+
+
+def _fold(text: str) -> str:
+    """Drop diacritics (Whisper writes "Zurich" for "Zürich"; that is not a speech error)."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def _speaker_dirs(data: Path, n: int) -> list[Path]:
+    return sorted(p for p in data.iterdir() if p.is_dir())[:n]
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    torch.set_num_threads(1)  # the bench shares 2 cores; one thread per op is faster under load
+    cfg = asr.AsrConfig(cache_root=Path(args.models))
+    engine = FastEngine()
+    speakers = _speaker_dirs(Path(args.data), args.speakers)
+    files = {s.name: sorted(s.glob("*.flac")) for s in speakers}
+    held = {name: embed(_read(fs[-1])) for name, fs in files.items()}
+    real = {name: [embed(_read(f)) for f in fs[args.enroll:-1]] for name, fs in files.items()}
+
+    base_audio = [_speak(engine, s, b"") for s in SENTENCES]
+    base_vecs = [embed(a) for a in base_audio]
+    base_wer = float(np.mean([_wer(a, s, cfg) for a, s in zip(base_audio, SENTENCES)]))
+
+    rows = []
+    for name, fs in files.items():
+        t0 = time.perf_counter()
+        state = engine.fit_voice([_read(f) for f in fs[:args.enroll]])
+        fit_s = time.perf_counter() - t0
+        fitted = [_speak(engine, s, state) for s in SENTENCES]
+        same = float(np.mean([cosine(v, held[name]) for v in real[name]]))
+        stranger = float(np.mean([cosine(v, held[name]) for o in files if o != name for v in real[o]]))
+        secs_fit = float(np.mean([cosine(embed(a), held[name]) for a in fitted]))
+        secs_base = float(np.mean([cosine(v, held[name]) for v in base_vecs]))
+        wer_fit = float(np.mean([_wer(a, s, cfg) for a, s in zip(fitted, SENTENCES)]))
+        rows.append({"speaker": name, "same": same, "stranger": stranger, "secs_base": secs_base,
+                     "secs_fit": secs_fit, "norm_base": (secs_base - stranger) / (same - stranger),
+                     "norm_fit": (secs_fit - stranger) / (same - stranger), "wer_fit": wer_fit, "fit_s": fit_s,
+                     "fit_score": json.loads(state)["score"]})
+        print(f"  {name}: fit {fit_s:.1f} s, SECS base {secs_base:.3f} fit {secs_fit:.3f} "
+              f"(same {same:.3f}, stranger {stranger:.3f}), WER {wer_fit:.1%}", flush=True)
+
+    regression = _regression_wer(engine, cfg) if args.regression else None
+    return _summary(rows, base_wer, regression)
+
+
+def _regression_wer(engine: FastEngine, cfg: asr.AsrConfig) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_text_frontend import REGRESSION_SET
+
+    errors = []
+    for raw, _ in REGRESSION_SET:
+        errors.append({"text": raw, "wer": _wer(_speak(engine, raw, b""), raw, cfg)})
+    return {"sentences": len(errors), "wer": float(np.mean([e["wer"] for e in errors])),
+            "worst": sorted(errors, key=lambda e: -e["wer"])[:5]}
+
+
+def _summary(rows: list[dict[str, Any]], base_wer: float, regression: dict[str, Any] | None) -> dict[str, Any]:
+    def avg(key: str) -> float:
+        return float(np.mean([r[key] for r in rows]))
+
+    return {"speakers": rows, "same": avg("same"), "stranger": avg("stranger"),
+            "base": {"secs": avg("secs_base"), "normalized": avg("norm_base"), "wer": base_wer},
+            "fast": {"secs": avg("secs_fit"), "normalized": avg("norm_fit"), "wer": avg("wer_fit"),
+                     "fit_s_mean": avg("fit_s"), "fit_s_max": max(r["fit_s"] for r in rows),
+                     "fit_score_mean": avg("fit_score")},
+            "text_regression": regression}
+
+
+def _print_table(result: dict[str, Any]) -> None:
+    print(f"\nsame speaker {result['same']:.3f}   stranger {result['stranger']:.3f}")
+    print(f"{'voice':<22}{'SECS':>8}{'normalized':>12}{'WER':>8}")
+    print(f"{'base (Piper joe)':<22}{result['base']['secs']:>8.3f}{result['base']['normalized']:>12.2f}"
+          f"{result['base']['wer']:>8.1%}")
+    fast = result["fast"]
+    print(f"{'fast (fitted)':<22}{fast['secs']:>8.3f}{fast['normalized']:>12.2f}{fast['wer']:>8.1%}")
+    print(f"fitting: mean {fast['fit_s_mean']:.1f} s, max {fast['fit_s_max']:.1f} s; "
+          f"SECS to enrollment while fitting {fast['fit_score_mean']:.3f}")
+    if result["text_regression"]:
+        reg = result["text_regression"]
+        print(f"text front end regression set: {reg['sentences']} sentences, WER {reg['wer']:.1%} (base voice)")
+        for e in reg["worst"]:
+            print(f"   {e['wer']:.0%}  {e['text']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared/data/librispeech/test-other"))
+    parser.add_argument("--speakers", type=int, default=5)
+    parser.add_argument("--enroll", type=int, default=3)
+    parser.add_argument("--models", default="/tmp/vg-engine/models", help="ASR model cache (assembled once)")
+    parser.add_argument("--no-regression", dest="regression", action="store_false")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    result = run(args)
+    result["runtime_s"] = time.perf_counter() - t0
+    _print_table(result)
+    if args.json:
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

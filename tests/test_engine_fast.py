@@ -1,0 +1,146 @@
+"""The `fast` engine: pinned Piper weights, a voice state that round-trips, streamed chunks, and a fit that helps."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from synthesis.engines import Engine, EngineError
+from synthesis.engines.conversion import FitConfig, VoiceConversion, resample
+from synthesis.engines.piper import (
+    SAMPLE_RATE,
+    FastEngine,
+    FastEngineConfig,
+    PiperAssets,
+    WeightsMismatch,
+    load_piper,
+)
+from voicegate.audio.embedding import cosine, embed
+
+FIXTURES = Path(__file__).parent / "fixtures" / "librispeech"
+TEXT = "The first sentence is short. Then a second one follows, a little longer. And a third."
+
+
+def _clip(name: str) -> np.ndarray:
+    wav, rate = sf.read(FIXTURES / name, dtype="float32")
+    assert rate == 16_000
+    return wav
+
+
+@pytest.fixture(scope="module")
+def engine() -> FastEngine:
+    # A smaller search than production (7 embedding evaluations) keeps the test fast; the bench uses the default.
+    return FastEngine(FastEngineConfig(fit=FitConfig(seed=0, generations=1, popsize=6)))
+
+
+@pytest.fixture(scope="module")
+def fitted(engine: FastEngine) -> bytes:
+    return engine.fit_voice([_clip("1688-142285-0006.flac")])
+
+
+def test_engine_satisfies_the_protocol(engine: FastEngine) -> None:
+    assert isinstance(engine, Engine)
+    assert engine.name == "fast" and engine.sample_rate == 22_050
+
+
+def test_weights_load_from_the_installed_package_with_hash_check() -> None:
+    voice = load_piper(PiperAssets(), device="cpu")
+    assert voice.config.sample_rate == SAMPLE_RATE
+
+
+def test_tampered_model_is_refused(tmp_path: Path) -> None:
+    model, config = PiperAssets().resolved()
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(model.read_bytes()[:4096] + b"tampered")
+    with pytest.raises(WeightsMismatch, match="sha256"):
+        load_piper(PiperAssets(model_path=bad, config_path=config), device="cpu")
+
+
+def test_tampered_config_is_refused(tmp_path: Path) -> None:
+    model, config = PiperAssets().resolved()
+    bad = tmp_path / "voice.json"
+    shutil.copy(config, bad)
+    bad.write_text(bad.read_text().replace('"sample_rate": 22050', '"sample_rate": 16000'))
+    with pytest.raises(WeightsMismatch):
+        load_piper(PiperAssets(model_path=model, config_path=bad), device="cpu")
+
+
+def test_missing_weights_are_refused(tmp_path: Path) -> None:
+    _, config = PiperAssets().resolved()
+    with pytest.raises(WeightsMismatch, match="cannot be read"):
+        load_piper(PiperAssets(model_path=tmp_path / "gone.onnx", config_path=config), device="cpu")
+
+
+def test_fitted_voice_state_round_trips(fitted: bytes) -> None:
+    assert isinstance(fitted, bytes)
+    state = VoiceConversion.from_bytes(fitted)
+    assert VoiceConversion.from_bytes(state.to_bytes()) == state
+
+
+def test_fitting_is_deterministic_given_the_seed(engine: FastEngine, fitted: bytes) -> None:
+    assert engine.fit_voice([_clip("1688-142285-0006.flac")]) == fitted
+
+
+def test_corrupt_voice_state_is_refused(engine: FastEngine) -> None:
+    wild = VoiceConversion(5.0, 0.2, 5.0, 0.2, warp=40.0).to_bytes()
+    bad_bank = VoiceConversion(5.0, 0.2, 5.0, 0.2, bank="!!notbase64").to_bytes()
+    for blob in (b"not json", b'{"version": 99}', b"\xff\xfe", b"[]", wild, bad_bank):
+        with pytest.raises(EngineError) as exc:
+            next(engine.stream("Hello.", blob))
+        assert exc.value.code == "bad_voice_state"
+
+
+def test_unusable_enrollment_is_refused(engine: FastEngine) -> None:
+    for samples in ([], [np.zeros(0, np.float32)], [np.full(16_000, np.nan, np.float32)],
+                    [np.zeros(8_000, np.float32)]):
+        with pytest.raises(EngineError):
+            engine.fit_voice(samples)
+
+
+def test_rejected_text_is_an_engine_error(engine: FastEngine) -> None:
+    with pytest.raises(EngineError) as exc:
+        engine.stream("Привет мир", b"")
+    assert exc.value.code == "unsupported_script"
+
+
+def test_stream_yields_finite_audible_float32_chunks(engine: FastEngine, fitted: bytes) -> None:
+    chunks = list(engine.stream(TEXT, fitted))
+    assert len(chunks) >= 3
+    for chunk in chunks:
+        assert chunk.dtype == np.float32 and chunk.ndim == 1
+        assert np.all(np.isfinite(chunk)) and np.max(np.abs(chunk)) <= 1.0
+        assert np.sqrt(np.mean(chunk ** 2)) > 0.01  # not silence
+    total_s = sum(c.size for c in chunks) / engine.sample_rate
+    assert 3.0 < total_s < 15.0
+
+
+def test_first_chunk_comes_before_the_rest_is_synthesized(engine: FastEngine, fitted: bytes,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    original = engine.base_audio
+
+    def spy(sentence: str) -> np.ndarray:
+        calls.append(sentence)
+        return original(sentence)
+
+    monkeypatch.setattr(engine, "base_audio", spy)
+    chunks = engine.stream(TEXT, fitted)
+    first = next(chunks)
+    assert first.size > 0 and calls == ["The first sentence is short."]
+    assert len(list(chunks)) >= 2 and len(calls) >= 3
+
+
+def test_fitted_voice_is_closer_to_the_speaker_than_the_base_voice(engine: FastEngine, fitted: bytes) -> None:
+    held_out = embed(_clip("1688-142285-0007.flac"))  # not seen by the fit
+    text = "Please remember to water the plants while we are away. Nobody expected the storm so early."
+
+    def secs(state: bytes) -> float:
+        audio = np.concatenate(list(engine.stream(text, state)))
+        return cosine(embed(resample(audio, SAMPLE_RATE, 16_000)), held_out)
+
+    base, clone = secs(b""), secs(fitted)
+    assert clone > base + 0.05, (base, clone)
