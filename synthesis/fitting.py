@@ -41,7 +41,8 @@ def _fit(profile: VoiceProfile, engine_name: str, clips: list) -> FittedVoice:  
     blob = biometrics.store(profile.owner, BiometricBlob.Kind.VOICE_STATE, state)
     try:
         with transaction.atomic():
-            fitted, _ = FittedVoice.objects.select_for_update().get_or_create(profile=profile, engine=engine_name)
+            FittedVoice.objects.get_or_create(profile=profile, engine=engine_name)
+            fitted = FittedVoice.objects.select_for_update().get(profile=profile, engine=engine_name)
             old = fitted.state
             fitted.state, fitted.samples_used, fitted.fit_seconds = blob, len(clips), round(seconds, 2)
             fitted.save()

@@ -218,12 +218,13 @@ def _worker_environment(settings: Any, *, database_url: str, mail_dir: Path, bro
         EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
         EMAIL_FILE_PATH=str(mail_dir),
         VOICEGATE_CONSENT_REMINDER_DAYS=str(settings.VOICEGATE_CONSENT_REMINDER_DAYS),
+        VOICEGATE_ENGINES=",".join(settings.VOICEGATE_ENGINES) or "none",
         PYTHONUNBUFFERED="1",
         PYTHONPATH=os.pathsep.join(filter(None, [str(settings.BASE_DIR), os.environ.get("PYTHONPATH", "")])),
     )
     # The keys the test process uses, whatever their source: the worker must write an audit chain the
     # test can verify and read data the test encrypted.
-    for name in ("VOICEGATE_MASTER_KEY", "VOICEGATE_AUDIT_KEY", "VOICEGATE_API_KEY_PEPPER"):
+    for name in ("VOICEGATE_MASTER_KEY", "VOICEGATE_AUDIT_KEY", "VOICEGATE_API_KEY_PEPPER", "VOICEGATE_WATERMARK_KEY"):
         env.pop(f"{name}_FILE", None)
         env[name] = getattr(settings, name).hex()
     env.pop("VOICEGATE_RETIRED_MASTER_KEYS_FILE", None)

@@ -29,6 +29,6 @@ def eager_jobs(settings: object, django_capture_on_commit_callbacks: object):  #
     """Jobs run in-process when their transaction commits (the real-worker path has its own tests)."""
     from voicegate.celery import app
 
-    app.conf.task_always_eager = True
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
     yield django_capture_on_commit_callbacks
-    app.conf.task_always_eager = False
+    app.conf.task_always_eager = app.conf.task_eager_propagates = False

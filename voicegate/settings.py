@@ -172,7 +172,8 @@ VOICEGATE_SAMPLE_AUDIO_RETENTION_DAYS = env_int("VOICEGATE_SAMPLE_AUDIO_RETENTIO
 VOICEGATE_MODEL_DIR = env_path("VOICEGATE_MODEL_DIR", DATA_DIR / "models")
 
 # --- Synthesis ---------------------------------------------------------------------------------------
-VOICEGATE_ENGINES = env_list("VOICEGATE_ENGINES", ["fast"])  # fitted at enrollment, offered to requests
+# Engines fitted at enrollment and offered to requests; "none" turns synthesis off (enrollment only).
+VOICEGATE_ENGINES = [] if env_str("VOICEGATE_ENGINES", "fast") == "none" else env_list("VOICEGATE_ENGINES", ["fast"])
 VOICEGATE_DEFAULT_ENGINE = env_str("VOICEGATE_DEFAULT_ENGINE", "fast")
 
 # --- Jobs -------------------------------------------------------------------------------------------
