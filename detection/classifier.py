@@ -36,7 +36,8 @@ HOP_S = 2.0
 MIN_SAMPLES = SAMPLE_RATE // 2  # 0.5 s: shorter clips carry too little to score
 WEIGHTS_PATH = Path(__file__).parent / "weights" / "detector_v1.pt"
 # sha256 of detection/weights/detector_v1.pt, as written by `python -m detection.train_detector` (seed 0).
-WEIGHTS_SHA256 = "0000000000000000000000000000000000000000000000000000000000000000"
+WEIGHTS_SHA256 = "27725f5e9b391d0b0b95dd82bea80223e7d1198da947f94b6afde208106830b7"
+MODEL_VERSION = f"lfcc-cnn-v1 ({WEIGHTS_SHA256[:12]})"
 
 Band = Literal["real", "inconclusive", "synthetic"]
 

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict
 
 from django.db import transaction
 
-from detection import voice_match, watermarks
+from detection import classifier, voice_match, watermarks
 from detection.verdict import combine
 from detection.models import Detection
 from governance import audit, voice_checks
 from voicegate.audio.decode import DecodedAudio
 
 
-def synthetic_score(audio: DecodedAudio) -> dict[str, object] | None:
-    """The synthetic-speech classifier's calibrated score, once it ships (detection/classifier.py)."""
-    return None
+def synthetic_score(audio: DecodedAudio) -> dict[str, object]:
+    """The synthetic-speech classifier's calibrated probability and band (detection/classifier.py)."""
+    return {**asdict(classifier.score(audio.samples)), "model": classifier.MODEL_VERSION}
 
 
 def check_clip(data: bytes, filename: str | None, *, actor: str, organization_ids: frozenset[int]) -> dict[str, object]:

@@ -26,27 +26,27 @@ import os
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "2")
 
-import argparse  # noqa: E402
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import math  # noqa: E402
-import random  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Iterable  # noqa: E402
-from dataclasses import asdict, dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import hashlib
+import json
+import logging
+import math
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-import torch  # noqa: E402
-from scipy.signal import butter, fftconvolve, resample_poly, sosfilt  # noqa: E402
+import numpy as np
+import soundfile as sf
+import torch
+from scipy.signal import butter, fftconvolve, resample_poly, sosfilt
 
-from detection.classifier import SAMPLE_RATE, DetectorNet, LfccFrontEnd, ModelConfig, normalize_level  # noqa: E402
+from detection.classifier import SAMPLE_RATE, DetectorNet, LfccFrontEnd, ModelConfig, normalize_level
 
 logger = logging.getLogger("detection.train_detector")
 
@@ -322,9 +322,10 @@ def _save(cache: Path, key: str, x: np.ndarray) -> str:
     return str(path)
 
 
-def build_corpus(real_dir: Path, cache: Path, seed: int, plan: CorpusPlan = CorpusPlan(),
+def build_corpus(real_dir: Path, cache: Path, seed: int, plan: CorpusPlan | None = None,
                  generators: Iterable[str] = GENERATORS) -> list[Item]:
     """Generate (or reuse from ``cache``) every clean clip; returns the item list in a fixed order."""
+    plan = plan or CorpusPlan()
     cache.mkdir(parents=True, exist_ok=True)
     spk_split = speaker_split(real_dir, seed)
     real_files = {p.name.split("-")[0]: p for p in sorted(real_dir.glob("*.flac"))}
@@ -536,9 +537,10 @@ class Clip:
     audio: np.ndarray
 
 
-def make_clips(items: list[Item], seed: int, plan: CorpusPlan = CorpusPlan(),
+def make_clips(items: list[Item], seed: int, plan: CorpusPlan | None = None,
                eval_all_conditions: bool = True) -> list[Clip]:
     """Crops and augmentations: train/calib get two random conditions per crop, eval every condition."""
+    plan = plan or CorpusPlan()
     out = []
     for it in items:
         rng = np.random.default_rng(int(hashlib.sha256(f"{seed}-{it.key}".encode()).hexdigest()[:8], 16))
@@ -568,9 +570,9 @@ class TrainConfig:
     crop_frames: int = 300  # random 3 s of each 4 s clip per step
 
 
-def featurize(clips: list[Clip], cfg: ModelConfig = ModelConfig(), batch: int = 64) -> torch.Tensor:
+def featurize(clips: list[Clip], cfg: ModelConfig | None = None, batch: int = 64) -> torch.Tensor:
     """(n_clips, 3 * n_lfcc, frames) features of the same front end the detector runs."""
-    front = LfccFrontEnd(cfg).eval()
+    front = LfccFrontEnd(cfg or ModelConfig()).eval()
     feats = []
     with torch.inference_mode():
         for i in range(0, len(clips), batch):
@@ -580,11 +582,11 @@ def featurize(clips: list[Clip], cfg: ModelConfig = ModelConfig(), batch: int = 
 
 
 def train_model(feats: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig = TrainConfig(),
-                model_cfg: ModelConfig = ModelConfig()) -> DetectorNet:
+                model_cfg: ModelConfig | None = None) -> DetectorNet:
     """Fit the TDNN on precomputed features (balanced BCE, AdamW, cosine schedule); seeded."""
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    net = DetectorNet(model_cfg)
+    net = DetectorNet(model_cfg or ModelConfig())
     model = net.tdnn
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * math.ceil(len(labels) / cfg.batch)
@@ -606,7 +608,7 @@ def train_model(feats: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig = Tr
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         logger.info("epoch %d loss %.4f", epoch + 1, total / len(labels))
     return net.eval()
 
@@ -618,15 +620,18 @@ def logits_of(net: DetectorNet, feats: torch.Tensor, batch: int = 256) -> np.nda
 
 
 def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Platt scaling with balanced class weights: p = sigmoid(a * logit + b)."""
+    """Platt scaling with balanced class weights and Platt's smoothed targets (so a separable held-out split
+    cannot drive the slope to infinity): p = sigmoid(a * logit + b)."""
     x, y = torch.tensor(logits, dtype=torch.float64), torch.tensor(labels, dtype=torch.float64)
+    n_pos, n_neg = float(y.sum()), float((1 - y).sum())
+    target = torch.where(y > 0, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
     w = torch.where(y > 0, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
     ab = torch.tensor([1.0, 0.0], dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([ab], max_iter=200)
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        loss = (w * torch.nn.functional.binary_cross_entropy_with_logits(ab[0] * x + ab[1], y, reduction="none")).mean()
+        loss = (w * torch.nn.functional.binary_cross_entropy_with_logits(ab[0] * x + ab[1], target, reduction="none")).mean()
         loss.backward()
         return loss
 
@@ -716,7 +721,7 @@ def manifest(items: list[Item], clips: list[Clip], seed: int, bands: tuple[float
 
 def _version(cmd: list[str]) -> str:
     try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.split("\n")[0].strip()
+        return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=10).stdout.split("\n")[0].strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 

@@ -75,3 +75,15 @@ def test_watermark_is_primary_over_the_classifier():
 def test_without_our_mark_the_classifier_band_decides(band, label):
     verdict = combine({"marked": False}, {"band": band, "probability_synthetic": 0.5}, {"matches": []})
     assert verdict.label == label
+
+
+def test_unmarked_rule_based_tts_is_judged_likely_synthetic(api):
+    organization = draft_profile().owner.organization
+    result = _detect(api, organization, "enrollment/sample2.flac")
+    assert result["classifier"]["band"] == "synthetic" and result["verdict"] == "likely_synthetic"
+
+
+def test_real_speech_is_not_called_synthetic(api):
+    organization = draft_profile().owner.organization
+    result = _detect(api, organization, "librispeech/1688-142285-0007.flac")
+    assert result["classifier"]["band"] != "synthetic" and result["verdict"] != "likely_synthetic"
