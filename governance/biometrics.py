@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -43,6 +45,20 @@ def store(owner: VoiceOwner, kind: str, plaintext: bytes, *, content_type: str =
         )
     except Exception:
         default_storage.delete(storage_name)
+        raise
+
+
+@contextmanager
+def staged(owner: VoiceOwner, kind: str, plaintext: bytes, *, content_type: str = "") -> Iterator[BiometricBlob]:
+    """Store a blob for the rows about to point to it; if writing them fails, delete the blob again.
+
+    Storage is not transactional, so this is how a failed request leaves no orphaned ciphertext behind.
+    """
+    blob = store(owner, kind, plaintext, content_type=content_type)
+    try:
+        yield blob
+    except BaseException:
+        delete(blob)
         raise
 
 

@@ -42,8 +42,7 @@ def issue(profile: VoiceProfile, *, actor: str) -> VoiceChallenge:
 def submit_response(challenge: VoiceChallenge, data: bytes, filename: str | None, *, actor: str) -> VoiceChallenge:
     """Store the spoken response and queue its checks. One response per challenge, before it expires."""
     voice_checks.decode(data, filename)
-    blob = biometrics.store(challenge.owner, BiometricBlob.Kind.SAMPLE_AUDIO, data)
-    try:
+    with biometrics.staged(challenge.owner, BiometricBlob.Kind.SAMPLE_AUDIO, data) as blob:
         with transaction.atomic():
             locked = VoiceChallenge.objects.select_for_update().get(pk=challenge.pk)
             _check_answerable(locked)
@@ -52,9 +51,6 @@ def submit_response(challenge: VoiceChallenge, data: bytes, filename: str | None
             locked.save(update_fields=["response", "status", "results"])
             audit.record("challenge.answered", actor=actor, organization_id=challenge.owner.organization_id, target=locked)
             transaction.on_commit(lambda: _enqueue(locked.pk))
-    except Exception:
-        biometrics.delete(blob)
-        raise
     return locked
 
 

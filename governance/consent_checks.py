@@ -47,8 +47,7 @@ def submit_recording(
         raise enrollment.ProfileNotEnrollable(f"profile {profile.pk} is {profile.status}")
     voice_checks.decode(data, filename)  # refuse undecodable or hostile audio now, with its reason
     text = rendered_statement(profile, purposes, valid_until)
-    blob = biometrics.store(profile.owner, BiometricBlob.Kind.CONSENT_RECORDING, data)
-    try:
+    with biometrics.staged(profile.owner, BiometricBlob.Kind.CONSENT_RECORDING, data) as blob:
         with transaction.atomic():
             consent = consents.record_consent(
                 profile, statement_text=text, purposes=purposes, valid_from=valid_from, valid_until=valid_until,
@@ -57,9 +56,6 @@ def submit_recording(
             ConsentArtifact.objects.filter(pk=consent.pk).update(verification_job_status=JobStatus.QUEUED)
             consent.verification_job_status = JobStatus.QUEUED
             transaction.on_commit(lambda: _enqueue(consent.pk))
-    except Exception:
-        biometrics.delete(blob)
-        raise
     return consent
 
 

@@ -49,8 +49,7 @@ def submit_sample(profile: VoiceProfile, data: bytes, filename: str | None, *, a
     if not report.passed:
         failed = ", ".join(f"{c.name} {c.value:.3g} vs {c.rule} {c.threshold}" for c in report.failed if c.value is not None)
         raise SampleRejected(f"the sample failed the quality gate: {failed}", report_dict)
-    blob = biometrics.store(profile.owner, BiometricBlob.Kind.SAMPLE_AUDIO, data, content_type=audio.source_format)
-    try:
+    with biometrics.staged(profile.owner, BiometricBlob.Kind.SAMPLE_AUDIO, data, content_type=audio.source_format) as blob:
         with transaction.atomic():
             sample = EnrollmentSample.objects.create(
                 profile=profile, audio=blob, audio_sha256=hashlib.sha256(data).hexdigest(), quality_report=report_dict
@@ -60,9 +59,6 @@ def submit_sample(profile: VoiceProfile, data: bytes, filename: str | None, *, a
                 data={"profile": profile.pk, "audio_sha256": sample.audio_sha256, "duration_s": round(audio.duration_s, 2)},
             )
             transaction.on_commit(lambda: _enqueue(sample.pk))
-    except Exception:
-        biometrics.delete(blob)
-        raise
     return sample
 
 
@@ -98,8 +94,7 @@ def _embed_and_update_profile(sample: EnrollmentSample) -> None:
     if sample.audio is None:
         raise GovernanceError("the sample's audio is gone (erased or purged)")
     audio = voice_checks.decode(biometrics.read(sample.audio, actor=SYSTEM_ACTOR, purpose="enrollment"), None)
-    sample_blob = voiceprints.store(sample.profile.owner, voice_checks.embed(audio))
-    try:
+    with voiceprints.staged(sample.profile.owner, voice_checks.embed(audio)) as sample_blob:
         with transaction.atomic():
             profile = VoiceProfile.objects.select_for_update().select_related("owner").get(pk=sample.profile_id)
             _check_enrollable(profile)
@@ -109,9 +104,6 @@ def _embed_and_update_profile(sample: EnrollmentSample) -> None:
             sample.save(update_fields=["embedding", "verdict", "job_status", "finished_at", "audio_retained_until"])
             _refresh_voiceprint(profile)
             audit.record("enrollment.sample_accepted", actor=SYSTEM_ACTOR, organization_id=profile.owner.organization_id, target=sample)
-    except Exception:
-        biometrics.delete(sample_blob)
-        raise
     _after_enrollment(sample)
 
 

@@ -5,6 +5,8 @@ Every load is audited (a cache hit saves decryption, not accountability). Erasur
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import numpy as np
 
 from governance import biometrics
@@ -12,11 +14,20 @@ from governance.models import BiometricBlob, VoiceOwner
 from voicegate.audio import embedding
 
 _DTYPE = "<f4"
+_CONTENT_TYPE = "application/x-float32-vector"
 
 
 def store(owner: VoiceOwner, vector: np.ndarray) -> BiometricBlob:
-    data = np.asarray(vector, dtype=_DTYPE).tobytes()
-    return biometrics.store(owner, BiometricBlob.Kind.EMBEDDING, data, content_type="application/x-float32-vector")
+    return biometrics.store(owner, BiometricBlob.Kind.EMBEDDING, _bytes(vector), content_type=_CONTENT_TYPE)
+
+
+def staged(owner: VoiceOwner, vector: np.ndarray) -> AbstractContextManager[BiometricBlob]:
+    """biometrics.staged() for a vector: deleted again if the rows that should point to it fail."""
+    return biometrics.staged(owner, BiometricBlob.Kind.EMBEDDING, _bytes(vector), content_type=_CONTENT_TYPE)
+
+
+def _bytes(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=_DTYPE).tobytes()
 
 
 def load_many(blobs: list[BiometricBlob], *, actor: str, purpose: str) -> list[np.ndarray]:

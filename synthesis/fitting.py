@@ -38,8 +38,7 @@ def _fit(profile: VoiceProfile, engine_name: str, clips: list) -> FittedVoice:  
     started = time.perf_counter()
     state = engine.fit_voice(clips)
     seconds = time.perf_counter() - started
-    blob = biometrics.store(profile.owner, BiometricBlob.Kind.VOICE_STATE, state)
-    try:
+    with biometrics.staged(profile.owner, BiometricBlob.Kind.VOICE_STATE, state) as blob:
         with transaction.atomic():
             FittedVoice.objects.get_or_create(profile=profile, engine=engine_name)
             fitted = FittedVoice.objects.select_for_update().get(profile=profile, engine=engine_name)
@@ -52,7 +51,4 @@ def _fit(profile: VoiceProfile, engine_name: str, clips: list) -> FittedVoice:  
             )
             if old is not None:
                 transaction.on_commit(lambda: biometrics.delete(old))
-    except Exception:
-        biometrics.delete(blob)
-        raise
     return fitted

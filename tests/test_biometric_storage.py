@@ -117,3 +117,13 @@ def test_data_key_under_an_unknown_master_key_is_reported_not_crashed(settings):
     settings.VOICEGATE_MASTER_KEY = bytes(range(1, 33))
     with pytest.raises(BiometricDataUnreadable, match="not configured"):
         biometrics.read(BiometricBlob.objects.get(pk=blob.pk), actor="test", purpose="unit test")
+
+
+def test_a_staged_blob_is_deleted_when_the_rows_pointing_to_it_fail(settings):
+    owner = VoiceOwnerFactory()
+    with pytest.raises(RuntimeError):
+        with biometrics.staged(owner, BiometricBlob.Kind.SAMPLE_AUDIO, SECRET_AUDIO) as blob:
+            stored = Path(settings.MEDIA_ROOT) / blob.storage_name
+            assert stored.exists()
+            raise RuntimeError("the row insert failed")
+    assert not stored.exists() and not BiometricBlob.objects.exists()
