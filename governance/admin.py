@@ -12,12 +12,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_permission_codename
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
 from guardian.admin import GuardedModelAdmin
 
@@ -182,7 +184,7 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
             self.message_user(request, refusal, messages.WARNING)
 
 
-def _actor(request: HttpRequest) -> str:
+def admin_actor(request: HttpRequest) -> str:
     return audit.actor_for_user(request.user)
 
 
@@ -210,7 +212,7 @@ class VoiceOwnerAdmin(OrganizationScopedAdmin):
             return self._erase_confirmation(request, queryset)
         reason = request.POST.get("reason", "").strip() or "erased in admin"
         for owner in queryset:
-            completed = erasure.erase(owner, actor=_actor(request), reason=reason)
+            completed = erasure.erase(owner, actor=admin_actor(request), reason=reason)
             self.message_user(request, f"Erased owner #{owner.pk}; certificate sha256 {completed.certificate_sha256}.")
         return None
 
@@ -227,7 +229,7 @@ class VoiceOwnerAdmin(OrganizationScopedAdmin):
 
     @admin.action(description="Download the owner's dossier (PDF)", permissions=["view"])
     def download_dossier(self, request: HttpRequest, queryset: QuerySet[VoiceOwner]) -> HttpResponse | None:
-        return _single_pdf(self, request, queryset, lambda o: reports.issue_owner_dossier(o, actor=_actor(request)), "owner-{pk}-dossier.pdf")
+        return single_pdf_download(self, request, queryset, lambda o: reports.issue_owner_dossier(o, actor=admin_actor(request)), "owner-{pk}-dossier.pdf")
 
 
 @admin.register(VoiceProfile)
@@ -248,7 +250,7 @@ class VoiceProfileAdmin(OrganizationScopedAdmin):
 
     @admin.action(description="Activate selected profiles (owner and consent must be verified)", permissions=["act"])
     def activate_profiles(self, request: HttpRequest, queryset: QuerySet[VoiceProfile]) -> None:
-        self._each(request, queryset, lambda p: profiles.activate(p, actor=_actor(request)), "activated")
+        self._each(request, queryset, lambda p: profiles.activate(p, actor=admin_actor(request)), "activated")
 
 
 # ---- consents, identity ----------------------------------------------------------------------------
@@ -288,13 +290,13 @@ class ConsentArtifactAdmin(OrganizationScopedAdmin):
             )
         )
         justification = "verified in admin (officer override)"
-        self._each(request, eligible, lambda c: consents.verify(c, actor=_actor(request), justification=justification), "verified")
+        self._each(request, eligible, lambda c: consents.verify(c, actor=admin_actor(request), justification=justification), "verified")
         self._report_skipped(request, queryset.count() - len(eligible), "already verified, revoked or ended")
 
     @admin.action(description="Revoke selected consents", permissions=["act"])
     def revoke_consents(self, request: HttpRequest, queryset: QuerySet[ConsentArtifact]) -> None:
         live = list(queryset.filter(revoked_at__isnull=True))
-        self._each(request, live, lambda c: consents.revoke(c, actor=_actor(request), reason="revoked in admin"), "revoked")
+        self._each(request, live, lambda c: consents.revoke(c, actor=admin_actor(request), reason="revoked in admin"), "revoked")
         self._report_skipped(request, queryset.count() - len(live), "already revoked")
 
     def _report_skipped(self, request: HttpRequest, skipped: int, why: str) -> None:
@@ -361,7 +363,7 @@ class ApiKeyAdmin(OrganizationScopedAdmin):
     @admin.action(description="Revoke selected API keys", permissions=["act"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         live = queryset.filter(revoked_at__isnull=True)
-        self._each(request, live, lambda k: apikeys.revoke(k, actor=_actor(request), reason="revoked in admin"), "revoked")
+        self._each(request, live, lambda k: apikeys.revoke(k, actor=admin_actor(request), reason="revoked in admin"), "revoked")
 
 
 @admin.register(ErasureRequest)
@@ -375,10 +377,10 @@ class ErasureRequestAdmin(OrganizationScopedAdmin):
 
     @admin.action(description="Download the erasure certificate (PDF)")
     def download_certificate(self, request: HttpRequest, queryset: QuerySet[ErasureRequest]) -> HttpResponse | None:
-        return _single_pdf(self, request, queryset, lambda e: reports.issue_erasure_certificate(e, actor=_actor(request)), "erasure-{pk}-certificate.pdf")
+        return single_pdf_download(self, request, queryset, lambda e: reports.issue_erasure_certificate(e, actor=admin_actor(request)), "erasure-{pk}-certificate.pdf")
 
 
-def _single_pdf(
+def single_pdf_download(
     model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Any], render: Callable[[Any], bytes], name: str
 ) -> HttpResponse | None:
     """An action that downloads one object's report; the service writes the audit event."""
@@ -444,6 +446,39 @@ class AuditEventAdmin(OrganizationScopedAdmin):
     @admin.display(description="target")
     def target(self, event: AuditEvent) -> str:
         return f"{event.target_type} #{event.target_id}" if event.target_type else "—"
+
+    def get_urls(self) -> list[Any]:
+        report = path("report/", self.admin_site.admin_view(self.audit_report_view), name="governance_auditevent_report")
+        return [report, *super().get_urls()]
+
+    def audit_report_view(self, request: HttpRequest) -> HttpResponse:
+        """An officer picks one of their organizations and a period; the PDF comes back as a download."""
+        organizations = Organization.objects.filter(pk__in=officer_organization_ids(request.user)).order_by("name")
+        form = AuditReportForm(request.GET or None, organizations=organizations)
+        if not form.is_valid():
+            context = {**self.admin_site.each_context(request), "form": form, "title": "Audit report"}
+            return TemplateResponse(request, "admin/governance/auditevent/report_form.html", context)
+        data = form.cleaned_data
+        content = reports.issue_audit_report(data["organization"], data["start"], data["end"], actor=admin_actor(request))
+        response = HttpResponse(content, content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="audit-{data["organization"].slug}-{data["start"]}-{data["end"]}.pdf"'
+        return response
+
+
+class AuditReportForm(forms.Form):
+    organization = forms.ModelChoiceField(queryset=Organization.objects.none())
+    start = forms.DateField(help_text="YYYY-MM-DD")
+    end = forms.DateField(help_text="YYYY-MM-DD, inclusive")
+
+    def __init__(self, *args: Any, organizations: QuerySet[Organization], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["organization"].queryset = organizations
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["end"] < data["start"]:
+            raise forms.ValidationError("The period ends before it starts.")
+        return data
 
 
 @admin.register(Organization)

@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
+from detection.models import Detection
 from governance.models import (
     ApiKey,
     AuditEvent,
@@ -38,6 +39,7 @@ OFFICER_MODEL_PERMISSIONS: dict[type, tuple[str, ...]] = {
     EnrollmentSample: ("view",),
     VoiceChallenge: ("view",),
     ProtectedVoice: ("view",),
+    Detection: ("view",),
 }
 
 
