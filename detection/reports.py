@@ -125,6 +125,10 @@ class ForensicReportData:
     waveform: Waveform | None = None
     spectrogram: Spectrogram | None = None
     audio_verified: bool = False  # the supplied audio's file hash matched file_sha256
+    overall_verdict: str = ""
+    reasons: tuple[str, ...] = ()
+    classifier: tuple[tuple[str, str], ...] = ()  # (label, value) rows: probability, band, model
+    voice_matches: tuple[tuple[str, str], ...] = ()  # (voice, "score (above/below threshold)")
 
 
 # ---- gathering --------------------------------------------------------------------------------------
@@ -161,6 +165,29 @@ def gather_forensic_report(
         waveform=waveform(samples, sample_rate) if audio else None,  # type: ignore[arg-type]
         spectrogram=spectrogram(samples, sample_rate) if audio else None,  # type: ignore[arg-type]
         audio_verified=audio and audio_verified,
+        overall_verdict=detection.verdict,
+        reasons=tuple(detection.reasons or ()),
+        classifier=_classifier_rows(detection.classifier),
+        voice_matches=_voice_rows(detection.voice_matches or {}),
+    )
+
+
+def _classifier_rows(score: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    if not score:
+        return ()
+    return (
+        ("Probability synthetic", f"{float(score['probability_synthetic']):.3f} (calibrated)"),
+        ("Band", str(score["band"])),
+        ("Model", str(score.get("model", "—"))),
+    )
+
+
+def _voice_rows(matches: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    threshold = matches.get("threshold")
+    return tuple(
+        (f"{m['kind'].replace('_', ' ')} {m['name']}",
+         f"{m['score']:.3f} ({'above' if m['above_threshold'] else 'below'} threshold {threshold})")
+        for m in matches.get("matches", [])
     )
 
 
@@ -270,13 +297,31 @@ def render_forensic_report(data: ForensicReportData) -> bytes:
             ("Watermark key id", data.watermark_key_id),
         ]),
         KeepTogether([markup("Watermark segments", H2), _timeline_drawing(data)]),
+        *_opinion_sections(data),
         *_audio_section(data),
         markup("Provenance", H2),
         *_provenance_section(data),
         markup("Versions", H2),
-        kv_table([("Watermark codec", data.codec_version), ("Software", data.software_version)]),
+        kv_table([
+            ("Watermark codec", data.codec_version),
+            ("Classifier", dict(data.classifier).get("Model", "—")),
+            ("Software", data.software_version),
+        ]),
     ]
     return build_pdf("Forensic report", f"detection #{data.detection_id} · {data.file_sha256[:16]}…", story)
+
+
+def _opinion_sections(data: ForensicReportData) -> list[Flowable]:
+    """The combined verdict with its reasons, the classifier's score and the closest voices."""
+    sections: list[Flowable] = []
+    if data.overall_verdict:
+        sections += [markup("Overall verdict", H2), kv_table([("Verdict", data.overall_verdict.replace("_", " "))])]
+        sections += [para(f"• {reason}", SMALL) for reason in data.reasons]
+    if data.classifier:
+        sections += [markup("Synthetic-speech classifier", H2), kv_table(list(data.classifier))]
+    if data.voice_matches:
+        sections += [markup("Closest voices", H2), kv_table(list(data.voice_matches))]
+    return sections
 
 
 def _verdict(data: ForensicReportData) -> Flowable:

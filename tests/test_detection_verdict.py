@@ -87,3 +87,16 @@ def test_real_speech_is_not_called_synthetic(api):
     organization = draft_profile().owner.organization
     result = _detect(api, organization, "librispeech/1688-142285-0007.flac")
     assert result["classifier"]["band"] != "synthetic" and result["verdict"] != "likely_synthetic"
+
+
+def test_forensic_report_states_the_verdict_classifier_and_closest_voices(api, active_voice):
+    import io
+
+    from pypdf import PdfReader
+
+    from detection import reports
+
+    result = _detect(api, active_voice.owner.organization, "enrollment/sample2.flac")
+    pdf = reports.issue_forensic_report(Detection.objects.get(pk=result["detection"]), actor="test")
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "likely synthetic" in text and "Probability synthetic" in text and active_voice.name in text
