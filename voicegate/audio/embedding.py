@@ -15,9 +15,12 @@ from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,8 @@ def default_weights_path() -> Path:
 
 def load_encoder(config: EncoderConfig = EncoderConfig()) -> torch.nn.Module:
     """Build a resemblyzer VoiceEncoder from verified weights, in eval mode on the chosen device."""
+    import torch  # here, not at import: Django start-up should not pay for it
+
     from resemblyzer import VoiceEncoder
     from resemblyzer.hparams import mel_n_channels, model_embedding_size, model_hidden_size, model_num_layers
 
@@ -100,6 +105,8 @@ def preprocess(samples_16k: np.ndarray) -> np.ndarray:
 
 def embed(samples_16k: np.ndarray) -> np.ndarray:
     """Utterance embedding: 16 kHz mono float32 (n,) -> (256,) float32, L2-normalized."""
+    import torch  # here, not at import: Django start-up should not pay for it
+
     wav = preprocess(samples_16k)
     if wav.size == 0:
         wav = np.asarray(samples_16k, dtype=np.float32)  # all "silence" to the VAD: embed what there is
@@ -114,6 +121,8 @@ def embed_windows(samples_16k: np.ndarray, window_s: float = 1.6, hop_s: float =
 
     Windows shorter than ``window_s`` at the end are dropped; k may be 0 for audio under one window.
     """
+    import torch  # here, not at import: Django start-up should not pay for it
+
     from resemblyzer.audio import wav_to_mel_spectrogram
 
     wav = preprocess(samples_16k)
