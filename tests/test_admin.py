@@ -77,9 +77,6 @@ def other_officer_client(client: Client, other_org: Organization) -> Client:
 
 
 def _login(client: Client, user: Any) -> None:
-    # UserFactory sets the password after saving and skips the second save, so the session's auth hash
-    # would not match the stored password and the next request would be logged out.
-    user.save(update_fields=["password"])
     client.force_login(user)
 
 
