@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from governance.models import ApiKey, AuditEvent, VoiceOwner, VoiceProfile
+from tests.api_helpers import as_key as _as_key, error_of as _error
 from tests.factories import (
     IdentityVerificationFactory,
     OrganizationFactory,
@@ -19,18 +20,6 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
-def _as_key(api, secret):
-    api.credentials(HTTP_AUTHORIZATION=f"Api-Key {secret}")
-    return api
-
-
-def _error(response, status, code=None):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"} and {"code", "message"} <= set(body["error"])
-    if code:
-        assert body["error"]["code"] == code
-    return body["error"]
 
 
 def test_unauthenticated_request_gets_401_in_the_error_shape(api):
@@ -194,7 +183,7 @@ def test_erase_endpoint_returns_certificate(api):
 
 
 def test_audit_events_need_the_read_audit_scope_and_are_scoped(api):
-    a, b = authorized_setup(), authorized_setup()
+    a, _other_organization = authorized_setup(), authorized_setup()  # its events must not show
     _error(_as_key(api, a.secret).get("/api/v1/audit-events/"), 403)
     _, reader = make_key(a.organization, actions=["read-audit"])
     events = _as_key(api, reader).get("/api/v1/audit-events/").json()["results"]

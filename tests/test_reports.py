@@ -28,6 +28,7 @@ from detection.services import check_clip
 from governance import audit, biometrics, erasure, lifecycle, policy, reports
 from governance.models import ApiKey, AuditEvent, BiometricBlob, ErasureRequest, VoiceProfile
 from synthesis.models import SynthesisRecord
+from tests.api_helpers import as_key as _as_key, error_of as _error
 from tests.factories import (
     ConsentFactory,
     IdentityVerificationFactory,
@@ -62,18 +63,6 @@ def flat(text: str) -> str:
     return "".join(text.split())
 
 
-def _as_key(api, secret):
-    api.credentials(HTTP_AUTHORIZATION=f"Api-Key {secret}")
-    return api
-
-
-def _error(response, status, code=None):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"} and {"code", "message"} <= set(body["error"])
-    if code:
-        assert body["error"]["code"] == code
-    return body["error"]
 
 
 def _synthesis(profile, key=None, *, purpose="support-calls", at=None, **fields):
