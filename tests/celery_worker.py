@@ -12,7 +12,8 @@ configured broker, and it sees what the test sees:
   processes; a Redis broker (CELERY_BROKER_URL=redis://...) has its database flushed before the worker starts.
 
 The fixture returns when the worker has logged that it is ready, and stops it at teardown (before
-pytest-django flushes the database). Mark tests that use it `@pytest.mark.celery_worker`.
+pytest-django flushes the database). It takes every queue; `celery_workers.start(queues)` starts more
+workers, each on the queues given (tests/test_scale_out.py). Mark tests that use them `@pytest.mark.celery_worker`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -248,40 +249,34 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=STOP_TIMEOUT_S)
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db: None, settings: Any, tmp_path: Path) -> Iterator[CeleryWorkerProcess]:
-    """A real `celery worker` subprocess on the configured broker, sharing this test's database."""
-    from django.db import connection
+class CeleryWorkers:
+    """Starts worker processes for one test: each on the queues it is given (all of them by default), all
+    on the test's broker and database; stop() ends them all."""
 
-    from voicegate.celery import app
+    def __init__(self, settings: Any, root: Path, broker_options: dict[str, Any] | None, database_url: str) -> None:
+        self._settings, self._root, self._database_url = settings, root, database_url
+        self._broker_options = broker_options
+        self.started: list[CeleryWorkerProcess] = []
 
-    _restore_migration_data()
-    root = tmp_path / "celery-worker"
-    mail_dir, work_dir = root / "mail", root / "cwd"
-    mail_dir.mkdir(parents=True)
-    work_dir.mkdir()
+    def start(self, queues: Sequence[str] | None = None) -> CeleryWorkerProcess:
+        from voicegate.celery import app
 
-    broker_options = _prepare_broker(app, settings, root / "broker")
-    previous_options = app.conf.broker_transport_options
-    if broker_options is not None:
-        settings.CELERY_BROKER_TRANSPORT_OPTIONS = broker_options
-        app.conf.broker_transport_options = broker_options
-    _forget_broker_connections(app)
-
-    database_url = database_url_for(connection)
-    hostname = f"voicegate-test-{uuid.uuid4().hex[:8]}@%h"
-    command = [
-        sys.executable, "-c", _WORKER_MAIN,
-        "--pool=solo", "--concurrency=1", f"--queues={app.conf.task_default_queue}", "--loglevel=INFO",
-        "--without-gossip", "--without-mingle", "--without-heartbeat", f"--hostname={hostname}",
-    ]
-    log_path = root / "worker.log"
-    env = _worker_environment(settings, database_url=database_url, mail_dir=mail_dir, broker_options=broker_options)
-    worker = None
-    try:
+        name = f"worker{len(self.started) + 1}"
+        mail_dir, work_dir = self._root / name / "mail", self._root / name / "cwd"
+        mail_dir.mkdir(parents=True)
+        work_dir.mkdir()
+        queue_names = ",".join(queues or [queue.name for queue in app.conf.task_queues])
+        command = [
+            sys.executable, "-c", _WORKER_MAIN,
+            "--pool=solo", "--concurrency=1", f"--queues={queue_names}", "--loglevel=INFO",
+            "--without-gossip", "--without-mingle", "--without-heartbeat", f"--hostname=voicegate-test-{uuid.uuid4().hex[:8]}@%h",
+        ]
+        log_path = self._root / name / "worker.log"
+        env = _worker_environment(self._settings, database_url=self._database_url, mail_dir=mail_dir, broker_options=self._broker_options)
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(command, cwd=work_dir, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
-        worker = CeleryWorkerProcess(process, log_path, mail_dir, settings.CELERY_BROKER_URL, database_url)
+        worker = CeleryWorkerProcess(process, log_path, mail_dir, self._settings.CELERY_BROKER_URL, self._database_url)
+        self.started.append(worker)
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _READY.search(worker.log()):
             if process.poll() is not None:
@@ -289,13 +284,42 @@ def celery_worker_process(transactional_db: None, settings: Any, tmp_path: Path)
             if time.monotonic() >= deadline:
                 pytest.fail(f"the Celery worker was not ready within {START_TIMEOUT_S:g}s\n{worker.describe()}", pytrace=False)
             time.sleep(0.1)
-        yield worker
-    finally:
-        if worker is not None:
+        return worker
+
+    def stop(self) -> None:
+        for worker in self.started:
             _stop(worker.process)
             # Shown by pytest with a failing test's captured output.
-            print(f"--- Celery worker log ({log_path}) ---\n{worker.log()}")
+            print(f"--- Celery worker log ({worker.log_path}) ---\n{worker.log()}")
+
+
+@pytest.fixture
+def celery_workers(transactional_db: None, settings: Any, tmp_path: Path) -> Iterator[CeleryWorkers]:
+    """Real `celery worker` subprocesses on the configured broker, sharing this test's database."""
+    from django.db import connection
+
+    from voicegate.celery import app
+
+    _restore_migration_data()
+    root = tmp_path / "celery-worker"
+    broker_options = _prepare_broker(app, settings, root / "broker")
+    previous_options = app.conf.broker_transport_options
+    if broker_options is not None:
+        settings.CELERY_BROKER_TRANSPORT_OPTIONS = broker_options
+        app.conf.broker_transport_options = broker_options
+    _forget_broker_connections(app)
+    workers = CeleryWorkers(settings, root, broker_options, database_url_for(connection))
+    try:
+        yield workers
+    finally:
+        workers.stop()
         app.conf.broker_transport_options = previous_options
         if settings.CELERY_BROKER_URL.split("://", 1)[0].lower() in {"redis", "rediss"}:
             _prepare_broker(app, settings, root / "broker")  # leave no messages behind for the next run
         _forget_broker_connections(app)
+
+
+@pytest.fixture
+def celery_worker_process(celery_workers: CeleryWorkers) -> CeleryWorkerProcess:
+    """One real worker taking every queue, as `make run` starts it."""
+    return celery_workers.start()

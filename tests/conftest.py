@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from voicegate.audio.embedding import _cache as voiceprint_cache
 
-from tests.celery_worker import celery_worker_process  # noqa: F401  (fixture)
+from tests.celery_worker import celery_worker_process, celery_workers  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(autouse=True)
