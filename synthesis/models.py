@@ -32,6 +32,8 @@ class SynthesisRecord(models.Model):
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.STREAMING)
     created_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # A batch job speaks its text in parts, one record (and watermark payload) each: this ties a part to its job.
+    job = models.ForeignKey("SynthesisJob", null=True, blank=True, on_delete=models.PROTECT, related_name="records")
 
     def __str__(self) -> str:
         return f"synthesis #{self.pk} ({self.outcome})"
@@ -49,3 +51,58 @@ class FittedVoice(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["profile", "engine"], name="one_fitted_voice_per_engine")]
+
+
+class SynthesisJob(models.Model):
+    """A long text spoken in the background (synthesis.jobs) into one watermarked file for the key that asked.
+
+    Only that key reads its status and downloads its audio, which is stored encrypted under the voice owner's
+    data key (a biometric blob), so erasing the owner erases it.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    class Format(models.TextChoices):
+        WAV = "wav"
+        PCM = "pcm"
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="synthesis_jobs")
+    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="synthesis_jobs")
+    profile = models.ForeignKey(VoiceProfile, on_delete=models.PROTECT, related_name="synthesis_jobs")
+    purpose = models.CharField(max_length=64)
+    engine = models.CharField(max_length=32)
+    audio_format = models.CharField(max_length=8, choices=Format.choices, default=Format.WAV)
+    text_sha256 = models.CharField(max_length=64)
+    # The text, encrypted under the voice owner's data key until the job ends (each part's record keeps its own).
+    text_ciphertext = models.BinaryField(null=True, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    parts_total = models.PositiveIntegerField(default=0)
+    parts_done = models.PositiveIntegerField(default=0)
+    # The run that holds the job: a random token, and when its claim lapses unless renewed (after every part).
+    claim = models.CharField(max_length=32, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.CharField(max_length=300, blank=True)
+    audio = models.ForeignKey(BiometricBlob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    sample_rate = models.PositiveIntegerField(null=True, blank=True)
+    duration_s = models.FloatField(default=0.0)
+    output_sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "lease_expires_at"])]
+
+    def __str__(self) -> str:
+        return f"synthesis job #{self.pk} ({self.status})"
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the text's parts spoken: 0.0 until the first part is done, 1.0 when all are."""
+        return self.parts_done / self.parts_total if self.parts_total else 0.0

@@ -175,6 +175,11 @@ VOICEGATE_MODEL_DIR = env_path("VOICEGATE_MODEL_DIR", DATA_DIR / "models")
 # Engines fitted at enrollment and offered to requests; "none" turns synthesis off (enrollment only).
 VOICEGATE_ENGINES = [] if env_str("VOICEGATE_ENGINES", "fast") == "none" else env_list("VOICEGATE_ENGINES", ["fast"])
 VOICEGATE_DEFAULT_ENGINE = env_str("VOICEGATE_DEFAULT_ENGINE", "fast")
+# Batch jobs (POST /api/v1/synthesis-jobs/) take texts up to this long; the worker speaks them in parts of at most
+# VOICEGATE_MAX_TEXT_CHARS, each through the gate.
+VOICEGATE_SYNTHESIS_JOB_MAX_TEXT_CHARS = env_int("VOICEGATE_SYNTHESIS_JOB_MAX_TEXT_CHARS", 20000, minimum=1)
+# A running job renews its claim after every part; one silent for this long is taken for crashed and requeued.
+VOICEGATE_SYNTHESIS_JOB_LEASE_SECONDS = env_int("VOICEGATE_SYNTHESIS_JOB_LEASE_SECONDS", 600, minimum=30)
 
 # --- Jobs -------------------------------------------------------------------------------------------
 _BROKER_DIR = DATA_DIR / "broker"
@@ -202,6 +207,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-consents": {"task": "governance.tasks.expire_consents", "schedule": 60.0},
     "send-consent-reminders": {"task": "governance.tasks.send_consent_reminders", "schedule": 3600.0},
     "purge-retained-sample-audio": {"task": "governance.tasks.purge_retained_sample_audio", "schedule": 3600.0},
+    "requeue-stalled-synthesis-jobs": {"task": "synthesis.tasks.requeue_stalled_synthesis_jobs", "schedule": 60.0},
 }
 
 # --- API --------------------------------------------------------------------------------------------
