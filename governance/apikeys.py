@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable
 from datetime import datetime
@@ -15,6 +16,7 @@ from governance.models import ApiKey, Organization, VoiceProfile
 from voicegate import crypto
 
 KEY_SCHEME = "vg"
+ENGINE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")  # fits SynthesisRecord.engine
 
 
 def _hash_secret(secret: str) -> str:
@@ -30,14 +32,21 @@ def create_key(
     profiles: Iterable[VoiceProfile] = (),
     expires_at: datetime | None = None,
     rate_limit_per_minute: int | None = None,
+    audio_seconds_per_day: int | None = None,
+    allowed_engines: Iterable[str] = (),
     actor: str,
     created_by: object = None,
 ) -> tuple[ApiKey, str]:
-    """Mint a key. Returns the row and the full secret, which is never stored and cannot be shown again."""
-    actions, profiles = sorted(set(actions)), list(profiles)
+    """Mint a key. Returns the row and the full secret, which is never stored and cannot be shown again.
+    Limits left unset follow the settings; no allowed engines means every engine the deployment offers."""
+    actions, profiles, engines = sorted(set(actions)), list(profiles), sorted(set(allowed_engines))
     unknown = set(actions) - set(ApiKey.Action.values)
     if unknown:
         raise ValueError(f"unknown actions: {sorted(unknown)}")
+    # Names only: a key may be minted for an engine the deployment turns on later.
+    malformed = [e for e in engines if not ENGINE_NAME.fullmatch(e)]
+    if malformed:
+        raise ValueError(f"malformed engine names: {malformed}")
     foreign = [p.pk for p in profiles if p.owner.organization_id != organization.pk]
     if foreign:
         raise ValueError(f"profiles {foreign} belong to another organization")
@@ -53,6 +62,8 @@ def create_key(
             purposes=sorted(set(purposes)),
             expires_at=expires_at,
             rate_limit_per_minute=rate_limit_per_minute or settings.VOICEGATE_DEFAULT_RATE_LIMIT_PER_MINUTE,
+            audio_seconds_per_day=audio_seconds_per_day,
+            allowed_engines=engines,
             created_by=created_by,
         )
         key.profiles.set(profiles)
@@ -61,7 +72,11 @@ def create_key(
             actor=actor,
             organization_id=organization.pk,
             target=key,
-            data={"prefix": prefix, "actions": actions, "purposes": key.purposes, "profiles": [p.pk for p in profiles]},
+            data={
+                "prefix": prefix, "actions": actions, "purposes": key.purposes, "profiles": [p.pk for p in profiles],
+                "allowed_engines": engines, "rate_limit_per_minute": key.rate_limit_per_minute,
+                "audio_seconds_per_day": audio_seconds_per_day,
+            },
         )
     return key, full_key
 

@@ -193,8 +193,14 @@ class ApiKey(models.Model):
     actions = models.JSONField(default=list)
     purposes = models.JSONField(default=list)
     rate_limit_per_minute = models.PositiveIntegerField()
+    audio_seconds_per_day = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Synthesized audio per UTC day; empty: VOICEGATE_DEFAULT_AUDIO_SECONDS_PER_DAY"
+    )
+    allowed_engines = models.JSONField(default=list, blank=True, help_text="Engines this key may use; empty: every engine offered")
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Set by governance.abuse (an officer, or a flag under VOICEGATE_SUSPEND_FLAGGED_KEYS); only an officer clears it.
+    suspended_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -203,7 +209,72 @@ class ApiKey(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     def is_usable_at(self, now: datetime) -> bool:
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+        return self.revoked_at is None and self.suspended_at is None and (self.expires_at is None or self.expires_at > now)
+
+    def state_at(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.suspended_at is not None:
+            return "suspended"
+        return "active" if self.is_usable_at(now) else "expired"
+
+    def allows_engine(self, engine: str) -> bool:
+        return not self.allowed_engines or engine in self.allowed_engines
+
+
+class KeyMinuteWindow(models.Model):
+    """The key's current one-minute request window: one row per key, reset in place by the UPDATE that opens
+    the next window, so concurrent requests on any node count against the same row."""
+
+    api_key = models.OneToOneField(ApiKey, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    window_start = models.DateTimeField()
+    requests = models.PositiveIntegerField(default=0)
+
+
+class KeyDailyUsage(models.Model):
+    """A key's usage on one UTC day: requests the gate allowed and seconds of audio delivered. Kept as history:
+    the usage-spike check compares today with the days before."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="daily_usage")
+    day = models.DateField()
+    requests = models.PositiveIntegerField(default=0)
+    audio_seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key", "day"], name="one_usage_row_per_key_and_day")]
+
+    def __str__(self) -> str:
+        return f"key #{self.api_key_id} on {self.day}: {self.requests} requests, {self.audio_seconds:.1f} s"
+
+
+class AbuseFlag(models.Model):
+    """Something about a key's use for an officer to review. Written only by governance.abuse; never holds the
+    synthesis text (only its hash and which pattern matched)."""
+
+    class Kind(models.TextChoices):
+        USAGE_SPIKE = "usage_spike", "Usage far above the key's baseline"
+        FRAUD_PATTERN = "fraud_pattern", "Text matches a fraud pattern"
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        DISMISSED = "dismissed"
+        UPHELD = "upheld", "Upheld (key suspended)"
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="abuse_flags")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    detail = models.JSONField(default=dict, blank=True)
+    text_sha256 = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    key_suspended_automatically = models.BooleanField(default=False)
+    reviewed_by = models.CharField(max_length=100, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["api_key", "kind", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
 
 
 class _AppendOnlyQuerySet(models.QuerySet):

@@ -73,5 +73,7 @@ class RequiresAction(permissions.BasePermission):
 def _check_key_usable(key: ApiKey) -> None:
     if key.revoked_at is not None:
         raise exceptions.AuthenticationFailed("This API key was revoked.")
+    if key.suspended_at is not None:
+        raise exceptions.AuthenticationFailed("This API key is suspended pending a compliance review.")
     if not key.is_usable_at(timezone.now()):
         raise exceptions.AuthenticationFailed("This API key has expired.")

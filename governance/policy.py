@@ -11,10 +11,11 @@ import enum
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from governance import audit, ratelimit
+from governance import abuse, audit, ratelimit
 from governance.models import ApiKey, ConsentArtifact, IdentityVerification, VoiceProfile
 
 
@@ -23,9 +24,11 @@ class Reason(str, enum.Enum):
     KEY_MISSING = "key_missing"
     KEY_REVOKED = "key_revoked"
     KEY_EXPIRED = "key_expired"
+    KEY_SUSPENDED = "key_suspended"
     KEY_ACTION_NOT_ALLOWED = "key_action_not_allowed"
     KEY_PROFILE_NOT_ALLOWED = "key_profile_not_allowed"
     KEY_PURPOSE_NOT_ALLOWED = "key_purpose_not_allowed"
+    KEY_ENGINE_NOT_ALLOWED = "key_engine_not_allowed"
     OWNER_ERASED = "owner_erased"
     PROFILE_NOT_ACTIVE = "profile_not_active"
     IDENTITY_NOT_VERIFIED = "identity_not_verified"
@@ -35,6 +38,7 @@ class Reason(str, enum.Enum):
     CONSENT_EXPIRED = "consent_expired"
     CONSENT_REVOKED = "consent_revoked"
     CONSENT_PURPOSE_NOT_COVERED = "consent_purpose_not_covered"
+    AUDIO_QUOTA_EXCEEDED = "audio_quota_exceeded"
     RATE_LIMIT_EXCEEDED = "rate_limit_exceeded"
 
 
@@ -63,13 +67,17 @@ class SynthesisFacts:
     key_present: bool
     key_revoked: bool
     key_expired: bool
+    key_suspended: bool
     key_allows_action: bool
     key_allows_profile: bool
     key_allows_purpose: bool
+    key_allows_engine: bool
     owner_erased: bool
     profile_active: bool
     identity_verified: bool
     consent: ConsentState
+    audio_budget_spent: bool
+    # Known only by spending: decide_synthesis takes a request from the key's minute once all else passed.
     rate_limited: bool = False
 
 
@@ -89,13 +97,16 @@ def evaluate(facts: SynthesisFacts) -> Decision:
         (facts.key_present, Reason.KEY_MISSING),
         (not facts.key_revoked, Reason.KEY_REVOKED),
         (not facts.key_expired, Reason.KEY_EXPIRED),
+        (not facts.key_suspended, Reason.KEY_SUSPENDED),
         (facts.key_allows_action, Reason.KEY_ACTION_NOT_ALLOWED),
         (facts.key_allows_profile, Reason.KEY_PROFILE_NOT_ALLOWED),
         (facts.key_allows_purpose, Reason.KEY_PURPOSE_NOT_ALLOWED),
+        (facts.key_allows_engine, Reason.KEY_ENGINE_NOT_ALLOWED),
         (not facts.owner_erased, Reason.OWNER_ERASED),
         (facts.profile_active, Reason.PROFILE_NOT_ACTIVE),
         (facts.identity_verified, Reason.IDENTITY_NOT_VERIFIED),
         (facts.consent is ConsentState.COVERING, _CONSENT_REFUSAL.get(facts.consent, Reason.CONSENT_MISSING)),
+        (not facts.audio_budget_spent, Reason.AUDIO_QUOTA_EXCEEDED),
         (not facts.rate_limited, Reason.RATE_LIMIT_EXCEEDED),
     ]
     for passed, refusal in checks:
@@ -104,37 +115,57 @@ def evaluate(facts: SynthesisFacts) -> Decision:
     return Decision(Reason.ALLOWED)
 
 
-def decide_synthesis(key: ApiKey | None, profile: VoiceProfile, purpose: str, text: str) -> Decision:
-    """Decide whether `key` may synthesize `text` in `profile`'s voice for `purpose`, now; audit the answer."""
+def decide_synthesis(
+    key: ApiKey | None, profile: VoiceProfile, purpose: str, text: str, engine: str | None = None
+) -> Decision:
+    """Decide whether `key` may synthesize `text` in `profile`'s voice for `purpose` with `engine` (None: the
+    deployment's default engine), now; audit the answer."""
     now = timezone.now()
-    facts = gather_facts(key, profile, purpose, now)
+    engine = engine or settings.VOICEGATE_DEFAULT_ENGINE
+    facts = gather_facts(key, profile, purpose, engine, now)
     decision = evaluate(facts)
     if decision.allowed:
         assert key is not None
-        retry_after = ratelimit.take(key.pk, key.rate_limit_per_minute)
-        if retry_after:
-            decision = replace(evaluate(replace(facts, rate_limited=True)), retry_after_seconds=retry_after)
-    _audit(key, profile, purpose, text, decision)
+        decision = _screen_and_spend(key, facts, text, now)
+    elif decision.reason is Reason.AUDIO_QUOTA_EXCEEDED:
+        decision = replace(decision, retry_after_seconds=ratelimit.seconds_until_next_day(now))
+    _audit(key, profile, purpose, engine, text, decision)
     return decision
 
 
-def gather_facts(key: ApiKey | None, profile: VoiceProfile, purpose: str, now: datetime) -> SynthesisFacts:
+def _screen_and_spend(key: ApiKey, facts: SynthesisFacts, text: str, now: datetime) -> Decision:
+    """The checks that write, run only for a request that passed every other: screen the text (a flag may
+    suspend the key), then spend a request of the key's minute, then look at the day's usage."""
+    abuse.screen_text(key, text, now)
+    if key.suspended_at is not None:
+        return evaluate(replace(facts, key_suspended=True))
+    retry_after = ratelimit.take_request(key, now)
+    if retry_after:
+        return replace(evaluate(replace(facts, rate_limited=True)), retry_after_seconds=retry_after)
+    abuse.flag_usage_spike(key, now)  # a spike suspends (if so configured) from the next request on
+    return evaluate(facts)
+
+
+def gather_facts(key: ApiKey | None, profile: VoiceProfile, purpose: str, engine: str, now: datetime) -> SynthesisFacts:
     owner = profile.owner
     return SynthesisFacts(
         key_present=key is not None,
         key_revoked=key is not None and key.revoked_at is not None,
         key_expired=key is not None and key.expires_at is not None and key.expires_at <= now,
+        key_suspended=key is not None and key.suspended_at is not None,
         key_allows_action=key is not None and ApiKey.Action.SYNTHESIZE in key.actions,
         key_allows_profile=key is not None
         and key.organization_id == owner.organization_id
         and key.profiles.filter(pk=profile.pk).exists(),
         key_allows_purpose=key is not None and purpose in key.purposes,
+        key_allows_engine=key is not None and key.allows_engine(engine),
         owner_erased=owner.is_erased,
         profile_active=profile.status == VoiceProfile.Status.ACTIVE,
         identity_verified=any(
             v.is_valid_at(now) for v in IdentityVerification.objects.filter(owner=owner)
         ),
         consent=consent_state(list(profile.consents.all()), purpose, now),
+        audio_budget_spent=key is not None and ratelimit.audio_budget_spent(key, now),
     )
 
 
@@ -158,7 +189,7 @@ def consent_state(consents: list[ConsentArtifact], purpose: str, now: datetime) 
     return ConsentState.EXPIRED
 
 
-def _audit(key: ApiKey | None, profile: VoiceProfile, purpose: str, text: str, decision: Decision) -> None:
+def _audit(key: ApiKey | None, profile: VoiceProfile, purpose: str, engine: str, text: str, decision: Decision) -> None:
     with transaction.atomic():
         audit.record(
             "synthesis.decision",
@@ -169,6 +200,7 @@ def _audit(key: ApiKey | None, profile: VoiceProfile, purpose: str, text: str, d
                 "allowed": decision.allowed,
                 "reason": decision.reason.value,
                 "purpose": purpose,
+                "engine": engine,
                 "text_sha256": audit.sha256_hex(text),
                 "key_prefix": key.prefix if key is not None else None,
             },

@@ -5,6 +5,7 @@ from typing import Any
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
+from governance import apikeys
 from governance.models import (
     ApiKey,
     EnrollmentSample,
@@ -164,14 +165,19 @@ class ApiKeySerializer(serializers.ModelSerializer):
     profiles = serializers.PrimaryKeyRelatedField(many=True, queryset=VoiceProfile.objects.none(), required=False)
     organization = serializers.PrimaryKeyRelatedField(queryset=Organization.objects.none())
     rate_limit_per_minute = serializers.IntegerField(min_value=1, max_value=100_000, required=False)
+    audio_seconds_per_day = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False, allow_null=True)
+    allowed_engines = serializers.ListField(
+        child=serializers.RegexField(rf"^{apikeys.ENGINE_NAME.pattern}\Z", max_length=32), required=False, default=list, max_length=20
+    )
 
     class Meta:
         model = ApiKey
         fields = [
             "id", "organization", "name", "prefix", "profiles", "actions", "purposes", "rate_limit_per_minute",
-            "expires_at", "revoked_at", "created_at", "last_used_at",
+            "audio_seconds_per_day", "allowed_engines", "expires_at", "revoked_at", "suspended_at", "created_at",
+            "last_used_at",
         ]
-        read_only_fields = ["prefix", "revoked_at", "created_at", "last_used_at"]
+        read_only_fields = ["prefix", "revoked_at", "suspended_at", "created_at", "last_used_at"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

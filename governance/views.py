@@ -323,7 +323,8 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         key, secret = apikeys.create_key(
             data["organization"], name=data["name"], actions=data["actions"], purposes=data["purposes"],
             profiles=data.get("profiles", []), expires_at=data.get("expires_at"),
-            rate_limit_per_minute=data.get("rate_limit_per_minute"), actor=request.principal.actor, created_by=request.user,
+            rate_limit_per_minute=data.get("rate_limit_per_minute"), audio_seconds_per_day=data.get("audio_seconds_per_day"),
+            allowed_engines=data["allowed_engines"], actor=request.principal.actor, created_by=request.user,
         )
         return Response({**s.ApiKeySerializer(key).data, "key": secret}, status=status.HTTP_201_CREATED)
 

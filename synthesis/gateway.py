@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from governance import audit, biometrics, keyring, policy
+from governance import abuse, audit, biometrics, keyring, policy, ratelimit
 from governance.models import ApiKey, VoiceProfile
 from synthesis import registry, text_input
 from synthesis.errors import SynthesisRefused, VoiceNotReady
@@ -39,7 +39,7 @@ def start(key: ApiKey | None, profile: VoiceProfile, text: str, purpose: str, en
     """Validate, decide, record; return the stream. Raises before any audio exists when anything is wrong."""
     text = text_input.checked(text)
     engine = registry.get(engine_name or settings.VOICEGATE_DEFAULT_ENGINE)
-    decision = policy.decide_synthesis(key, profile, purpose, text)
+    decision = policy.decide_synthesis(key, profile, purpose, text, engine.name)
     if not decision.allowed:
         raise SynthesisRefused(decision)
     voice_state = _voice_state(profile, engine.name, key)
@@ -112,6 +112,9 @@ def _close_record(record: SynthesisRecord, outcome: str, output_sha256: str, dur
         record.outcome, record.output_sha256, record.duration_s = outcome, output_sha256, round(duration_s, 3)
         record.completed_at = timezone.now()
         record.save(update_fields=["outcome", "output_sha256", "duration_s", "first_audio_ms", "completed_at"])
+        if record.api_key is not None:  # audio that left counts against the key's day, whatever the outcome
+            ratelimit.charge_audio(record.api_key, record.duration_s, record.completed_at)
+            abuse.flag_usage_spike(record.api_key, record.completed_at)
         audit.record(
             "synthesis.completed",
             actor=audit.actor_for_key(record.api_key) if record.api_key else "system",

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from governance import challenges, enrollment, errors, reports
+from governance.policy import Reason
 from synthesis.errors import SynthesisRefused, TextNotSpeakable, UnknownEngine, VoiceNotReady
 from voicegate.audio.decode import AudioRejected
 
@@ -35,6 +36,10 @@ _DOMAIN_STATUS: dict[type[errors.GovernanceError], int] = {
     VoiceNotReady: status.HTTP_409_CONFLICT,
     reports.CertificateNotIssued: status.HTTP_409_CONFLICT,
 }
+
+
+# Refusals that lift by themselves with time: 429 and Retry-After. Every other refusal is 403.
+_TOO_MANY_REQUESTS = frozenset({Reason.RATE_LIMIT_EXCEEDED, Reason.AUDIO_QUOTA_EXCEEDED})
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -70,9 +75,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 def _refusal(exc: SynthesisRefused) -> Response:
     retry_after = exc.decision.retry_after_seconds
+    too_many = exc.decision.reason in _TOO_MANY_REQUESTS
     response = Response(
         error_body(exc.code, exc.message),
-        status=status.HTTP_429_TOO_MANY_REQUESTS if retry_after else status.HTTP_403_FORBIDDEN,
+        status=status.HTTP_429_TOO_MANY_REQUESTS if too_many else status.HTTP_403_FORBIDDEN,
     )
     if retry_after:
         response["Retry-After"] = str(retry_after)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -86,6 +88,25 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if any(not item for item in items):
         raise ImproperlyConfigured(f"{name}={value!r} has an empty item (comma-separated, no blanks)")
     return items
+
+
+def env_optional_patterns(name: str) -> dict[str, str] | None:
+    """A JSON object of name -> regular expression, each compiled here so a typo stops start-up; None when unset."""
+    value = _raw(name)
+    if value is None:
+        return None
+    try:
+        patterns = json.loads(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} is not JSON (expected an object of name -> regular expression)") from None
+    if not isinstance(patterns, dict) or not all(isinstance(p, str) and p for p in patterns.values()):
+        raise ImproperlyConfigured(f"{name} must be a JSON object of name -> non-empty regular expression")
+    for pattern_name, pattern in patterns.items():
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ImproperlyConfigured(f"{name}: pattern {pattern_name!r} is not a valid regular expression ({error})") from None
+    return patterns
 
 
 def env_path(name: str, default: Path) -> Path:

@@ -18,6 +18,7 @@ from voicegate.env import (
     env_key_list,
     env_list,
     env_optional_float,
+    env_optional_patterns,
     env_path,
     env_secret,
     env_str,
@@ -151,6 +152,20 @@ VOICEGATE_CONSENT_REMINDER_DAYS = env_int("VOICEGATE_CONSENT_REMINDER_DAYS", 14,
 VOICEGATE_IDENTITY_VALID_DAYS = env_int("VOICEGATE_IDENTITY_VALID_DAYS", 365, minimum=1)
 VOICEGATE_DEFAULT_RATE_LIMIT_PER_MINUTE = env_int("VOICEGATE_DEFAULT_RATE_LIMIT_PER_MINUTE", 60, minimum=1)
 VOICEGATE_MAX_TEXT_CHARS = env_int("VOICEGATE_MAX_TEXT_CHARS", 2000, minimum=1)
+
+# --- Abuse controls (governance/ratelimit.py, governance/abuse.py; docs/operations.md) -----------------
+# Seconds of synthesized audio per key and UTC day, unless the key sets its own (ApiKey.audio_seconds_per_day).
+VOICEGATE_DEFAULT_AUDIO_SECONDS_PER_DAY = env_int("VOICEGATE_DEFAULT_AUDIO_SECONDS_PER_DAY", 3600, minimum=1)
+# A key's day is flagged when a measure exceeds FACTOR x its mean over the BASELINE_DAYS before (days since
+# the key was created only) and reaches the minimum volume.
+VOICEGATE_ANOMALY_FACTOR = env_float("VOICEGATE_ANOMALY_FACTOR", 5.0, minimum=1.0)
+VOICEGATE_ANOMALY_BASELINE_DAYS = env_int("VOICEGATE_ANOMALY_BASELINE_DAYS", 14, minimum=1)
+VOICEGATE_ANOMALY_MIN_REQUESTS = env_int("VOICEGATE_ANOMALY_MIN_REQUESTS", 200, minimum=1)
+VOICEGATE_ANOMALY_MIN_AUDIO_SECONDS = env_int("VOICEGATE_ANOMALY_MIN_AUDIO_SECONDS", 900, minimum=1)
+# JSON object of name -> regex (case-insensitive); unset means governance.abuse.DEFAULT_FRAUD_PATTERNS, "{}" none.
+VOICEGATE_FRAUD_PATTERNS = env_optional_patterns("VOICEGATE_FRAUD_PATTERNS")
+# Off: flags wait for an officer. On: a flag suspends its key at once (refused as key_suspended until reinstated).
+VOICEGATE_SUSPEND_FLAGGED_KEYS = env_bool("VOICEGATE_SUSPEND_FLAGGED_KEYS", False)
 
 # --- Voice enrollment and verification -----------------------------------------------------------
 VOICEGATE_AUDIO_MAX_BYTES = env_int("VOICEGATE_AUDIO_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)

@@ -25,6 +25,10 @@ class Command(BaseCommand):
         parser.add_argument("--profiles", default=[], type=_csv, help="comma-separated voice profile ids")
         parser.add_argument("--expires-in-days", type=int, default=None)
         parser.add_argument("--rate-limit-per-minute", type=int, default=None)
+        parser.add_argument(
+            "--audio-seconds-per-day", type=int, default=None, help="default: VOICEGATE_DEFAULT_AUDIO_SECONDS_PER_DAY"
+        )
+        parser.add_argument("--engines", default=[], type=_csv, help="comma-separated engines the key may use (default: all)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         organization = Organization.objects.filter(slug=options["organization"]).first()
@@ -32,8 +36,9 @@ class Command(BaseCommand):
             raise CommandError(f"no organization with slug {options['organization']!r}")
         profiles = self._profiles(organization, options["profiles"])
         days = options["expires_in_days"]
-        if days is not None and days <= 0:
-            raise CommandError("--expires-in-days must be positive")
+        for option in ("expires_in_days", "rate_limit_per_minute", "audio_seconds_per_day"):
+            if options[option] is not None and options[option] <= 0:
+                raise CommandError(f"--{option.replace('_', '-')} must be positive")
         try:
             key, secret = apikeys.create_key(
                 organization,
@@ -43,6 +48,8 @@ class Command(BaseCommand):
                 profiles=profiles,
                 expires_at=timezone.now() + timedelta(days=days) if days else None,
                 rate_limit_per_minute=options["rate_limit_per_minute"],
+                audio_seconds_per_day=options["audio_seconds_per_day"],
+                allowed_engines=options["engines"],
                 actor="cli:createapikey",
             )
         except ValueError as error:
