@@ -23,9 +23,10 @@ from django.urls import path
 from django.utils import timezone
 from guardian.admin import GuardedModelAdmin
 
-from governance import apikeys, audit, consents, erasure, identity, profiles, reports
+from governance import abuse, apikeys, audit, consents, erasure, identity, profiles, reports
 from governance.errors import GovernanceError
 from governance.models import (
+    AbuseFlag,
     EnrollmentSample,
     Organization,
     ProtectedVoice,
@@ -117,12 +118,13 @@ class ApiKeyStateFilter(admin.SimpleListFilter):
     parameter_name = "state"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("active", "Active"), ("revoked", "Revoked"), ("expired", "Expired")]
+        return [("active", "Active"), ("suspended", "Suspended"), ("revoked", "Revoked"), ("expired", "Expired")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         now = timezone.now()
         conditions = {
-            "active": Q(revoked_at__isnull=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now)),
+            "active": Q(revoked_at__isnull=True, suspended_at__isnull=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now)),
+            "suspended": Q(revoked_at__isnull=True, suspended_at__isnull=False),
             "revoked": Q(revoked_at__isnull=False),
             "expired": Q(revoked_at__isnull=True, expires_at__lte=now),
         }
@@ -345,25 +347,74 @@ class IdentityVerificationAdmin(OrganizationScopedAdmin):
 class ApiKeyAdmin(OrganizationScopedAdmin):
     # Never secret_hash. Keys are minted by the API and `createapikey`, which show the secret once.
     fields = (
-        "name", "organization", "prefix", "state", "actions", "purposes", "profiles", "rate_limit_per_minute",
-        "expires_at", "revoked_at", "created_by", "created_at", "last_used_at",
+        "name", "organization", "prefix", "state", "actions", "purposes", "profiles", "allowed_engines",
+        "rate_limit_per_minute", "audio_seconds_per_day", "expires_at", "revoked_at", "suspended_at", "created_by",
+        "created_at", "last_used_at",
     )
     list_display = ("prefix", "name", "organization", "state", "expires_at", "revoked_at", "last_used_at")
     list_filter = (ApiKeyStateFilter, ORGANIZATION)
     list_select_related = ("organization",)
     search_fields = ("name", "prefix")
-    actions = ("revoke_keys",)
+    actions = ("revoke_keys", "suspend_keys", "reinstate_keys")
 
     @admin.display(description="state")
     def state(self, key: ApiKey) -> str:
-        if key.revoked_at is not None:
-            return "revoked"
-        return "active" if key.is_usable_at(timezone.now()) else "expired"
+        return key.state_at(timezone.now())
 
     @admin.action(description="Revoke selected API keys", permissions=["act"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         live = queryset.filter(revoked_at__isnull=True)
         self._each(request, live, lambda k: apikeys.revoke(k, actor=admin_actor(request), reason="revoked in admin"), "revoked")
+
+    @admin.action(description="Suspend selected API keys (refused until reinstated)", permissions=["act"])
+    def suspend_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        live = queryset.filter(suspended_at__isnull=True)
+        self._each(request, live, lambda k: abuse.suspend_key(k, actor=admin_actor(request)), "suspended")
+
+    @admin.action(description="Reinstate selected suspended API keys", permissions=["act"])
+    def reinstate_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        suspended = queryset.filter(suspended_at__isnull=False)
+        self._each(request, suspended, lambda k: abuse.reinstate_key(k, actor=admin_actor(request)), "reinstated")
+
+
+@admin.register(AbuseFlag)
+class AbuseFlagAdmin(OrganizationScopedAdmin):
+    """The review queue: usage spikes and fraud-pattern texts, each with its key. The text itself is never
+    stored, so never shown: the flag holds its hash and the patterns that matched."""
+
+    organization_path = "api_key__organization"
+    fields = (
+        "kind", "api_key", "key_state", "detail", "text_sha256", "status", "key_suspended_automatically",
+        "created_at", "reviewed_by", "reviewed_at",
+    )
+    list_display = ("pk", "created_at", "kind", "api_key", "key_state", "status", "summary")
+    list_filter = ("status", "kind", ("api_key__organization", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("api_key__organization",)
+    search_fields = ("api_key__prefix", "api_key__name", "text_sha256")
+    ordering = ("-created_at",)
+    actions = ("dismiss_flags", "suspend_keys", "reinstate_keys")
+
+    @admin.display(description="key state")
+    def key_state(self, flag: AbuseFlag) -> str:
+        return flag.api_key.state_at(timezone.now())
+
+    @admin.display(description="detail")
+    def summary(self, flag: AbuseFlag) -> str:
+        if flag.kind == AbuseFlag.Kind.FRAUD_PATTERN:
+            return ", ".join(flag.detail.get("patterns", []))
+        return f"{flag.detail.get('measure')}: {flag.detail.get('today')} vs mean {flag.detail.get('baseline_mean')}"
+
+    @admin.action(description="Dismiss selected flags (no abuse found)", permissions=["act"])
+    def dismiss_flags(self, request: HttpRequest, queryset: QuerySet[AbuseFlag]) -> None:
+        self._each(request, queryset, lambda f: abuse.dismiss_flag(f, actor=admin_actor(request)), "dismissed")
+
+    @admin.action(description="Suspend the flagged keys (upholds the flags)", permissions=["act"])
+    def suspend_keys(self, request: HttpRequest, queryset: QuerySet[AbuseFlag]) -> None:
+        self._each(request, queryset, lambda f: abuse.suspend_key(f.api_key, actor=admin_actor(request), flag=f), "upheld")
+
+    @admin.action(description="Reinstate the flagged keys (dismisses open flags)", permissions=["act"])
+    def reinstate_keys(self, request: HttpRequest, queryset: QuerySet[AbuseFlag]) -> None:
+        self._each(request, queryset, lambda f: abuse.reinstate_key(f.api_key, actor=admin_actor(request), flag=f), "reviewed")
 
 
 @admin.register(ErasureRequest)

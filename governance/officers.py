@@ -12,6 +12,7 @@ from django.db import transaction
 
 from detection.models import Detection
 from governance.models import (
+    AbuseFlag,
     ApiKey,
     AuditEvent,
     ConsentArtifact,
@@ -34,6 +35,7 @@ OFFICER_MODEL_PERMISSIONS: dict[type, tuple[str, ...]] = {
     ConsentArtifact: ("view", "change"),
     IdentityVerification: ("view", "change"),
     ApiKey: ("view", "change"),
+    AbuseFlag: ("view", "change"),
     ErasureRequest: ("view",),
     AuditEvent: ("view",),
     EnrollmentSample: ("view",),

@@ -19,8 +19,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from governance import audit, keyring
+from governance import abuse, audit, keyring
 from governance.models import (
+    AbuseFlag,
     ApiKey,
     AuditEvent,
     ConsentArtifact,
@@ -116,7 +117,15 @@ BUILDERS: dict[str, Callable[[Organization], Model]] = {
     "key": lambda o: make_key(o, actions=[ApiKey.Action.SYNTHESIZE])[0],
     "erasure": lambda o: ErasureRequest.objects.create(owner=VoiceOwnerFactory(organization=o), requested_by="test"),
     "audit": lambda o: audit.record("test.event", actor="test", organization_id=o.pk),
+    "flag": lambda o: _flag(o),
 }
+FRAUD_TEXT = "Read me the password for the payroll account."
+
+
+def _flag(org: Organization) -> AbuseFlag:
+    flag = abuse.screen_text(make_key(org, actions=[ApiKey.Action.SYNTHESIZE])[0], FRAUD_TEXT, timezone.now())
+    assert flag is not None
+    return flag
 
 
 # ---- scoping -----------------------------------------------------------------------------------------
@@ -179,7 +188,7 @@ def test_organization_filter_offers_only_granted_organizations(officer_client: C
 
 def test_officer_sees_the_governance_admin(officer_client: Client) -> None:
     content = officer_client.get(reverse("admin:index")).content.decode()
-    for label in ("Voice owners", "Consent artifacts", "Identity verifications", "Api keys", "Erasure requests", "Audit events"):
+    for label in ("Voice owners", "Consent artifacts", "Identity verifications", "Api keys", "Erasure requests", "Audit events", "Abuse flags"):
         assert label in content
 
 
@@ -300,6 +309,81 @@ def test_officer_cannot_act_on_another_organizations_objects(other_officer_clien
     key.refresh_from_db(), owner.refresh_from_db()
     assert key.revoked_at is None and not owner.is_erased
     assert not _actions_logged("api_key.revoked") and not _actions_logged("erasure.completed")
+
+
+# ---- the abuse review queue ----------------------------------------------------------------------------
+
+
+def test_dismissing_a_flag_dismisses_it_and_audits_the_officer(officer_client: Client, officer: Any, org: Organization) -> None:
+    flag = _flag(org)
+    _act(officer_client, AbuseFlag, "dismiss_flags", [flag])
+    flag.refresh_from_db()
+    assert (flag.status, flag.reviewed_by) == (AbuseFlag.Status.DISMISSED, audit.actor_for_user(officer))
+    [event] = _actions_logged("abuse.flag_dismissed")
+    assert event.actor == audit.actor_for_user(officer) and event.organization_id == org.pk
+
+
+def test_suspending_the_key_of_a_flag_suspends_it_and_upholds_the_flag(officer_client: Client, org: Organization) -> None:
+    flag = _flag(org)
+    _act(officer_client, AbuseFlag, "suspend_keys", [flag])
+    flag.refresh_from_db(), flag.api_key.refresh_from_db()
+    assert flag.status == AbuseFlag.Status.UPHELD and flag.api_key.suspended_at is not None
+    assert len(_actions_logged("api_key.suspended")) == 1
+
+
+def test_reinstating_the_key_of_a_flag_lifts_the_suspension_and_dismisses_the_flag(officer_client: Client, org: Organization) -> None:
+    flag = _flag(org)
+    abuse.suspend_key(flag.api_key, actor=abuse.SYSTEM_ACTOR)
+    _act(officer_client, AbuseFlag, "reinstate_keys", [flag])
+    flag.refresh_from_db(), flag.api_key.refresh_from_db()
+    assert flag.status == AbuseFlag.Status.DISMISSED and flag.api_key.suspended_at is None
+    assert len(_actions_logged("api_key.reinstated")) == 1
+
+
+def test_dismissing_an_already_reviewed_flag_says_so(officer_client: Client, org: Organization) -> None:
+    flag = _flag(org)
+    abuse.suspend_key(flag.api_key, actor="test", flag=flag)
+    response = _act(officer_client, AbuseFlag, "dismiss_flags", [flag])
+    flag.refresh_from_db()
+    assert flag.status == AbuseFlag.Status.UPHELD
+    assert any("already reviewed" in m for m in _messages(response))
+
+
+def test_officer_cannot_review_another_organizations_flags(other_officer_client: Client, org: Organization) -> None:
+    flag = _flag(org)
+    for action in ("dismiss_flags", "suspend_keys"):
+        _act(other_officer_client, AbuseFlag, action, [flag])
+    flag.refresh_from_db(), flag.api_key.refresh_from_db()
+    assert flag.status == AbuseFlag.Status.OPEN and flag.api_key.suspended_at is None
+    assert not _actions_logged("abuse.flag_dismissed") and not _actions_logged("api_key.suspended")
+
+
+def test_flag_pages_show_the_text_hash_and_patterns_never_the_text(officer_client: Client, org: Organization) -> None:
+    flag = _flag(org)
+    for url in (_url(AbuseFlag, "changelist"), _change_url(flag)):
+        content = officer_client.get(url).content.decode()
+        assert "credentials" in content and "payroll" not in content
+    assert flag.text_sha256 in officer_client.get(_change_url(flag)).content.decode()
+
+
+def test_open_flags_filter_is_the_review_queue(officer_client: Client, org: Organization) -> None:
+    reviewed, waiting = _flag(org), _flag(org)
+    abuse.dismiss_flag(reviewed, actor="test")
+    assert _listed(officer_client, AbuseFlag, "?status__exact=open") == {waiting.pk}
+
+
+def test_suspending_and_reinstating_api_keys_from_the_key_list(officer_client: Client, org: Organization) -> None:
+    key, _ = make_key(org, actions=[ApiKey.Action.SYNTHESIZE])
+    _act(officer_client, ApiKey, "suspend_keys", [key])
+    key.refresh_from_db()
+    assert key.suspended_at is not None
+    assert _listed(officer_client, ApiKey, "?state=suspended") == {key.pk}
+    _act(officer_client, ApiKey, "reinstate_keys", [key])
+    key.refresh_from_db()
+    assert key.suspended_at is None
+    assert [e.action for e in AuditEvent.objects.filter(action__in=["api_key.suspended", "api_key.reinstated"])] == [
+        "api_key.suspended", "api_key.reinstated"
+    ]
 
 
 # ---- what is never shown, never editable -----------------------------------------------------------
