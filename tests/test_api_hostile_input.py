@@ -16,16 +16,19 @@ json_values = st.recursive(
     max_leaves=12,
 )
 FIELDS = ["full_name", "email", "organization", "owner", "profile", "method", "name", "note", "reason", "purposes",
-          "actions", "profiles", "valid_from", "valid_until", "statement_text", "expires_at", "rate_limit_per_minute"]
+          "actions", "profiles", "valid_from", "valid_until", "statement_text", "expires_at", "rate_limit_per_minute",
+          "text", "purpose", "engine", "format"]
 bodies = st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=6) | json_values
 
-COLLECTIONS = ["owners", "identity-verifications", "profiles", "consents", "keys", "audit-events", "erasures", "organizations"]
+COLLECTIONS = ["owners", "identity-verifications", "profiles", "consents", "keys", "audit-events", "erasures", "organizations",
+               "synthesis-jobs"]
 DETAIL_ACTIONS = {
     "owners": ["erase"],
     "identity-verifications": ["approve", "reject"],
     "profiles": ["submit", "activate", "suspend", "retire"],
     "consents": ["revoke", "verify"],
     "keys": ["revoke"],
+    "synthesis-jobs": ["audio"],
 }
 
 

@@ -102,3 +102,23 @@ def test_audit_keeps_only_non_biometric_facts_after_erasure(enrolled):
     assert name not in audit_bytes
     assert all(marker not in audit_bytes for marker in MARKERS.values())
     assert AuditEvent.objects.filter(action="erasure.completed").exists()
+
+
+def test_erasure_leaves_no_byte_of_synthesis_job_audio_or_text(settings):
+    from synthesis import jobs
+    from tests.test_synthesis_jobs import TEXT, ready_voice
+
+    a = ready_voice(settings)
+    job = jobs.run(jobs.submit(a.key, a.profile, TEXT, "support-calls", None, "pcm").pk)
+    pcm = biometrics.decrypt(job.audio)
+    ciphertext = (Path(settings.MEDIA_ROOT) / job.audio.storage_name).read_bytes()
+
+    certificate = erasure.erase(a.owner, actor="test").certificate
+
+    database, media = _all_database_bytes(), _all_media_bytes(settings.MEDIA_ROOT)
+    for secret in (pcm[len(pcm) // 2 : len(pcm) // 2 + 64], ciphertext[40:80], TEXT.encode()):
+        assert secret not in database
+        assert secret not in media
+    job.refresh_from_db()
+    assert job.audio_id is None
+    assert jobs.AUDIO_KIND in [blob["kind"] for blob in certificate["blobs_deleted"]]
