@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from governance import abuse, ratelimit
@@ -13,6 +14,7 @@ from governance.models import AbuseFlag, ApiKey, AuditEvent, KeyDailyUsage
 from governance.policy import Reason, decide_synthesis
 from tests.api_helpers import as_key, error_of
 from tests.factories import PURPOSE, authorized_setup
+from voicegate import env
 
 pytestmark = pytest.mark.django_db
 BENIGN = "Your appointment is confirmed for Tuesday."
@@ -257,3 +259,15 @@ def test_suspending_an_already_suspended_key_writes_one_suspension():
     assert AuditEvent.objects.filter(action="api_key.suspended").count() == 1
     assert flag.status == AbuseFlag.Status.UPHELD
 
+
+
+# ---- the patterns setting ----------------------------------------------------------------------------------
+
+
+def test_fraud_patterns_setting_is_a_json_object_of_valid_regexes(monkeypatch):
+    monkeypatch.setenv("VOICEGATE_FRAUD_PATTERNS", '{"gift_cards": "gift cards?"}')
+    assert env.env_optional_patterns("VOICEGATE_FRAUD_PATTERNS") == {"gift_cards": "gift cards?"}
+    for malformed in ('["gift cards"]', '{"broken": "(unclosed"}', "gift cards", '{"empty": ""}'):
+        monkeypatch.setenv("VOICEGATE_FRAUD_PATTERNS", malformed)
+        with pytest.raises(ImproperlyConfigured, match="VOICEGATE_FRAUD_PATTERNS"):
+            env.env_optional_patterns("VOICEGATE_FRAUD_PATTERNS")
