@@ -61,7 +61,7 @@ def submit(key: ApiKey, profile: VoiceProfile, raw_text: str, purpose: str, engi
     job_text = _checked_text(raw_text)
     engine = engine_name or settings.VOICEGATE_DEFAULT_ENGINE
     _check_engine_offered(engine)
-    decision = policy.decide_synthesis(key, profile, purpose, job_text)
+    decision = policy.decide_synthesis(key, profile, purpose, job_text, engine)
     if not decision.allowed:
         raise SynthesisRefused(decision)
     if not FittedVoice.objects.filter(profile=profile, engine=engine, state__isnull=False).exists():

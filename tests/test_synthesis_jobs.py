@@ -97,6 +97,14 @@ def test_job_the_gate_refuses_at_submit_is_403_with_the_reason_and_makes_no_job(
 
 
 @pytest.mark.django_db
+def test_job_with_an_engine_the_key_may_not_use_is_refused_at_submit(api, settings):
+    settings.VOICEGATE_ENGINES = ["fast"]
+    a = authorized_setup(allowed_engines=["quality"])
+    error_of(submit(api, a), 403, "key_engine_not_allowed")
+    assert not SynthesisJob.objects.exists()
+
+
+@pytest.mark.django_db
 def test_job_for_an_engine_not_offered_or_an_unfitted_voice_is_refused_at_submit(api, ready):
     error_of(submit(api, ready, engine="quality"), 400, "unknown_engine")
     FittedVoice.objects.all().delete()
