@@ -141,65 +141,83 @@ def _spike_flagged(key: ApiKey, measure: str, today: date) -> bool:
 
 
 def _raise(key: ApiKey, kind: str, detail: dict[str, object], now: datetime, *, text_sha256: str = "") -> AbuseFlag:
-    suspend = settings.VOICEGATE_SUSPEND_FLAGGED_KEYS and key.suspended_at is None
+    suspended = settings.VOICEGATE_SUSPEND_FLAGGED_KEYS and _mark_suspended(key, True)
     flag = AbuseFlag.objects.create(
-        api_key=key, kind=kind, detail=detail, text_sha256=text_sha256, key_suspended_automatically=suspend, created_at=now
+        api_key=key, kind=kind, detail=detail, text_sha256=text_sha256, key_suspended_automatically=suspended, created_at=now
     )
     audit.record(
         "abuse.flagged",
         actor=SYSTEM_ACTOR,
         organization_id=key.organization_id,
         target=flag,
-        data={"key_prefix": key.prefix, "kind": kind, "detail": detail, "text_sha256": text_sha256, "suspends_key": suspend},
+        data={"key_prefix": key.prefix, "kind": kind, "detail": detail, "text_sha256": text_sha256, "suspends_key": suspended},
     )
-    if suspend:
-        suspend_key(key, actor=SYSTEM_ACTOR)
+    if suspended:
+        _record_key_change(key, "suspended", SYSTEM_ACTOR, flag)
     return flag
 
 
 # ---- officers' review ---------------------------------------------------------------------------------
+# Every writer here changes its rows first and appends to the audit chain last: the chain head is locked
+# until commit, so taking it before a key or flag row could deadlock against a writer holding that row.
 
 
 def suspend_key(key: ApiKey, *, actor: str, flag: AbuseFlag | None = None) -> ApiKey:
     """Suspend the key (the gate refuses it as key_suspended); an open flag given as the cause is upheld."""
     with transaction.atomic():
-        if ApiKey.objects.filter(pk=key.pk, suspended_at__isnull=True).update(suspended_at=timezone.now()):
-            audit.record("api_key.suspended", actor=actor, organization_id=key.organization_id, target=key,
-                         data={"prefix": key.prefix, "flag": flag.pk if flag else None})
-        if flag is not None:
-            _close(flag, AbuseFlag.Status.UPHELD, actor=actor)
-    key.refresh_from_db(fields=["suspended_at"])
+        suspended = _mark_suspended(key, True)
+        upheld = flag if flag is not None and _mark_reviewed(flag, AbuseFlag.Status.UPHELD, actor) else None
+        if suspended:
+            _record_key_change(key, "suspended", actor, flag)
+        if upheld is not None:
+            _record_review(upheld, actor)
     return key
 
 
 def reinstate_key(key: ApiKey, *, actor: str, flag: AbuseFlag | None = None) -> ApiKey:
     """Lift the key's suspension; an open flag given as the cause is dismissed (the officer found no abuse)."""
     with transaction.atomic():
-        if ApiKey.objects.filter(pk=key.pk, suspended_at__isnull=False).update(suspended_at=None):
-            audit.record("api_key.reinstated", actor=actor, organization_id=key.organization_id, target=key,
-                         data={"prefix": key.prefix, "flag": flag.pk if flag else None})
-        if flag is not None:
-            _close(flag, AbuseFlag.Status.DISMISSED, actor=actor)
-    key.refresh_from_db(fields=["suspended_at"])
+        reinstated = _mark_suspended(key, False)
+        dismissed = flag if flag is not None and _mark_reviewed(flag, AbuseFlag.Status.DISMISSED, actor) else None
+        if reinstated:
+            _record_key_change(key, "reinstated", actor, flag)
+        if dismissed is not None:
+            _record_review(dismissed, actor)
     return key
 
 
 def dismiss_flag(flag: AbuseFlag, *, actor: str) -> AbuseFlag:
     """The officer reviewed the flag and found nothing to act on. The key's state is left as it is."""
     with transaction.atomic():
-        if not _close(flag, AbuseFlag.Status.DISMISSED, actor=actor):
+        if not _mark_reviewed(flag, AbuseFlag.Status.DISMISSED, actor):
             raise FlagAlreadyReviewed(f"flag #{flag.pk} was already reviewed ({flag.status})")
+        _record_review(flag, actor)
     return flag
 
 
-def _close(flag: AbuseFlag, status: str, *, actor: str) -> bool:
-    """Move an open flag to its review outcome; False (and nothing written) when it was already reviewed."""
-    now = timezone.now()
+def _mark_suspended(key: ApiKey, suspended: bool) -> bool:
+    """Set or clear the key's suspension; False when it already was so (nothing happened, nothing to record)."""
+    changed = ApiKey.objects.filter(pk=key.pk, suspended_at__isnull=suspended).update(
+        suspended_at=timezone.now() if suspended else None
+    )
+    key.refresh_from_db(fields=["suspended_at"])
+    return bool(changed)
+
+
+def _mark_reviewed(flag: AbuseFlag, status: str, actor: str) -> bool:
+    """Move an open flag to its review outcome; False when it was already reviewed."""
     closed = AbuseFlag.objects.filter(pk=flag.pk, status=AbuseFlag.Status.OPEN).update(
-        status=status, reviewed_by=actor, reviewed_at=now
+        status=status, reviewed_by=actor, reviewed_at=timezone.now()
     )
     flag.refresh_from_db()
-    if closed:
-        audit.record(f"abuse.flag_{status}", actor=actor, organization_id=flag.api_key.organization_id, target=flag,
-                     data={"kind": flag.kind, "key_prefix": flag.api_key.prefix})
     return bool(closed)
+
+
+def _record_key_change(key: ApiKey, change: str, actor: str, flag: AbuseFlag | None) -> None:
+    audit.record(f"api_key.{change}", actor=actor, organization_id=key.organization_id, target=key,
+                 data={"prefix": key.prefix, "flag": flag.pk if flag else None})
+
+
+def _record_review(flag: AbuseFlag, actor: str) -> None:
+    audit.record(f"abuse.flag_{flag.status}", actor=actor, organization_id=flag.api_key.organization_id, target=flag,
+                 data={"kind": flag.kind, "key_prefix": flag.api_key.prefix})

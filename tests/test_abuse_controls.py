@@ -13,6 +13,7 @@ from governance import abuse, ratelimit
 from governance.models import AbuseFlag, ApiKey, AuditEvent, KeyDailyUsage
 from governance.policy import Reason, decide_synthesis
 from tests.api_helpers import as_key, error_of
+from tests.concurrency_helpers import on_separate_connections
 from tests.factories import PURPOSE, authorized_setup
 from voicegate import env
 
@@ -216,6 +217,16 @@ def test_with_suspension_on_a_spike_suspends_the_key_from_the_next_request(spike
     results = [_decide(a).reason for _ in range(12)]  # the 10th request is over 3 x 2 and at the minimum of 10
     assert results == [Reason.ALLOWED] * 10 + [Reason.KEY_SUSPENDED] * 2
     assert _flags(a)[0].key_suspended_automatically
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_that_cross_the_spike_together_raise_one_flag(spike_settings):
+    a = _key_with_history(days_old=7, daily_requests=1)
+    now = timezone.now()
+    KeyDailyUsage.objects.create(api_key=a.key, day=ratelimit.utc_day(now), requests=50)
+    flags = on_separate_connections(6, lambda: abuse.flag_usage_spike(ApiKey.objects.get(pk=a.key.pk), now))
+    assert sum(len(f) for f in flags) == 1
+    assert len(_flags(a, AbuseFlag.Kind.USAGE_SPIKE)) == 1
 
 
 # ---- officers' review (services; the admin's actions call these) ------------------------------------------

@@ -100,3 +100,20 @@ def test_api_refuses_a_malformed_engine_name_with_400(api):
     api.force_authenticate(officer_for(org))
     body = {"organization": org.pk, "name": "ivr", "actions": ["synthesize"], "allowed_engines": ["no such\nengine"]}
     assert "allowed_engines" in error_of(api.post("/api/v1/keys/", body, format="json"), 400)["details"]
+
+
+@pytest.mark.parametrize("field, value", [
+    ("allowed_engines", "fast"),
+    ("allowed_engines", {"fast": True}),
+    ("allowed_engines", ["fast"] * 21),
+    ("allowed_engines", ["x" * 33]),
+    ("audio_seconds_per_day", 0),
+    ("audio_seconds_per_day", "lots"),
+    ("audio_seconds_per_day", 10**12),
+])
+def test_api_refuses_malformed_key_limits_with_400(api, field, value):
+    org = OrganizationFactory()
+    api.force_authenticate(officer_for(org))
+    body = {"organization": org.pk, "name": "ivr", "actions": ["synthesize"], field: value}
+    assert field in error_of(api.post("/api/v1/keys/", body, format="json"), 400)["details"]
+    assert not ApiKey.objects.exists()

@@ -3,18 +3,16 @@ process spends the same budget, and refused with 429, Retry-After and the reason
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
-from django.db import connections
 
 from governance import biometrics, ratelimit
 from governance.models import ApiKey, BiometricBlob, KeyDailyUsage
 from governance.policy import Reason, decide_synthesis
 from synthesis import gateway
 from synthesis.models import FittedVoice, SynthesisRecord
+from tests.concurrency_helpers import on_separate_connections
 from tests.factories import PURPOSE, authorized_setup, make_key
 
 pytestmark = pytest.mark.django_db
@@ -119,33 +117,11 @@ def test_audio_budget_refusal_is_429_with_retry_after_and_its_reason(api, settin
 # ---- atomic across connections (threads here; processes share the database the same way) ------------------
 
 
-def _on_separate_connections(count: int, work: Callable[[], object]) -> list[object]:
-    """Run `work` on `count` threads at once, each with its own database connection, as separate web nodes."""
-    start, results, errors = threading.Barrier(count), [], []
-
-    def run() -> None:
-        try:
-            start.wait()
-            results.append(work())
-        except Exception as error:  # surfaced below: a thread's exception would otherwise vanish
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    return results
-
-
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_from_many_connections_get_exactly_the_limit():
     a = authorized_setup(rate_limit_per_minute=5)
     now = datetime.now(dt_timezone.utc)
-    results = _on_separate_connections(12, lambda: ratelimit.take_request(ApiKey.objects.get(pk=a.key.pk), now))
+    results = on_separate_connections(12, lambda: ratelimit.take_request(ApiKey.objects.get(pk=a.key.pk), now))
     assert sorted(results).count(0) == 5 and len(results) == 12
     assert KeyDailyUsage.objects.get(api_key=a.key).requests == 5
 
@@ -154,7 +130,7 @@ def test_concurrent_requests_from_many_connections_get_exactly_the_limit():
 def test_concurrent_audio_charges_from_many_connections_all_add_up():
     a = authorized_setup()
     now = datetime.now(dt_timezone.utc)
-    _on_separate_connections(10, lambda: ratelimit.charge_audio(ApiKey.objects.get(pk=a.key.pk), 1.5, now))
+    on_separate_connections(10, lambda: ratelimit.charge_audio(ApiKey.objects.get(pk=a.key.pk), 1.5, now))
     assert KeyDailyUsage.objects.get(api_key=a.key).audio_seconds == pytest.approx(15.0)
 
 
@@ -163,7 +139,7 @@ def test_concurrent_first_requests_of_a_new_key_create_one_window_and_count_each
     org = authorized_setup().organization
     key, _ = make_key(org, actions=[ApiKey.Action.SYNTHESIZE], rate_limit_per_minute=100)
     now = datetime.now(dt_timezone.utc)
-    results = _on_separate_connections(8, lambda: ratelimit.take_request(ApiKey.objects.get(pk=key.pk), now))
+    results = on_separate_connections(8, lambda: ratelimit.take_request(ApiKey.objects.get(pk=key.pk), now))
     assert results == [0] * 8
     assert KeyDailyUsage.objects.get(api_key=key).requests == 8
 
