@@ -1,19 +1,20 @@
-"""Clone quality of the `fast` engine (Piper joe + per-voice conversion) against its unfitted base voice.
+"""Clone quality of each engine (`fast`: Piper joe + per-voice conversion; `quality`: Kokoro + fitted style)
+against its own unfitted base voice.
 
 Protocol (LibriSpeech layout under --data: one folder per speaker of 16 kHz FLAC utterances, sorted by name):
   enroll:   the first --enroll utterances of a speaker (the only audio the fit sees);
   held-out: the last utterance; every score is the resemblyzer cosine (SECS) to its embedding;
   same:     the speaker's other real utterances (after the enrollment ones, before the held-out one) -> ceiling;
   stranger: the other speakers' real utterances -> floor;
-  synth:    8 new sentences (not the fitting references), spoken by the base voice (baseline) and by the fitted voice.
+  synth:    8 new sentences (not the fitting references), spoken by each engine's base voice (baseline) and by its fitted voice.
   normalized = (SECS - stranger) / (same - stranger), per speaker, then averaged.
   WER:      Whisper base (offline) on each synthesized sentence against the sentence text; both sides pass
             normalize_text and lose diacritics first. Piper samples noise, so WER on few sentences moves
             run to run (base voice: 0 to 6 % over three runs of 5 sentences).
-The text front end's regression set (tests/test_text_frontend.py) is also spoken by the base voice and scored by WER
+The text front end's regression set (tests/test_text_frontend.py) is also spoken by each base voice and scored by WER
 against the normalized reference. Fitting time is wall clock per speaker.
 
-    .venv/bin/python bench/clone_quality.py [--data ../shared/data/librispeech/test-other] [--speakers 5] [--json]
+    .venv/bin/python bench/clone_quality.py [--data ../shared/data/librispeech/test-other] [--speakers 5] [--engines fast,quality] [--json]
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from synthesis import engines
+from synthesis.engines import Engine
 from synthesis.engines.conversion import resample
-from synthesis.engines.piper import FastEngine
 from synthesis.text import TextRejected, normalize_text
 from voicegate.audio import asr
 from voicegate.audio.embedding import cosine, embed
@@ -58,7 +60,7 @@ def _read(path: Path) -> np.ndarray:
     return wav
 
 
-def _speak(engine: FastEngine, text: str, state: bytes) -> np.ndarray:
+def _speak(engine: Engine, text: str, state: bytes) -> np.ndarray:
     audio = np.concatenate(list(engine.stream(text, state)))
     return resample(audio, engine.sample_rate, 16_000)
 
@@ -85,39 +87,44 @@ def _speaker_dirs(data: Path, n: int) -> list[Path]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(1)  # the bench shares 2 cores; one thread per op is faster under load
     cfg = asr.AsrConfig(cache_root=Path(args.models))
-    engine = FastEngine()
     speakers = _speaker_dirs(Path(args.data), args.speakers)
     files = {s.name: sorted(s.glob("*.flac")) for s in speakers}
     held = {name: embed(_read(fs[-1])) for name, fs in files.items()}
     real = {name: [embed(_read(f)) for f in fs[args.enroll:-1]] for name, fs in files.items()}
-
-    base_audio = [_speak(engine, s, b"") for s in SENTENCES]
-    base_vecs = [embed(a) for a in base_audio]
-    base_wer = float(np.mean([_wer(a, s, cfg) for a, s in zip(base_audio, SENTENCES)]))
-
-    rows = []
-    for name, fs in files.items():
-        t0 = time.perf_counter()
-        state = engine.fit_voice([_read(f) for f in fs[:args.enroll]])
-        fit_s = time.perf_counter() - t0
-        fitted = [_speak(engine, s, state) for s in SENTENCES]
-        same = float(np.mean([cosine(v, held[name]) for v in real[name]]))
-        stranger = float(np.mean([cosine(v, held[name]) for o in files if o != name for v in real[o]]))
-        secs_fit = float(np.mean([cosine(embed(a), held[name]) for a in fitted]))
-        secs_base = float(np.mean([cosine(v, held[name]) for v in base_vecs]))
-        wer_fit = float(np.mean([_wer(a, s, cfg) for a, s in zip(fitted, SENTENCES)]))
-        rows.append({"speaker": name, "same": same, "stranger": stranger, "secs_base": secs_base,
-                     "secs_fit": secs_fit, "norm_base": (secs_base - stranger) / (same - stranger),
-                     "norm_fit": (secs_fit - stranger) / (same - stranger), "wer_fit": wer_fit, "fit_s": fit_s,
-                     "fit_score": json.loads(state)["score"]})
-        print(f"  {name}: fit {fit_s:.1f} s, SECS base {secs_base:.3f} fit {secs_fit:.3f} "
-              f"(same {same:.3f}, stranger {stranger:.3f}), WER {wer_fit:.1%}", flush=True)
-
-    regression = _regression_wer(engine, cfg) if args.regression else None
-    return _summary(rows, base_wer, regression)
+    same = {name: float(np.mean([cosine(v, held[name]) for v in real[name]])) for name in files}
+    stranger = {name: float(np.mean([cosine(v, held[name]) for o in files if o != name for v in real[o]]))
+                for name in files}
+    result: dict[str, Any] = {"same": float(np.mean(list(same.values()))),
+                              "stranger": float(np.mean(list(stranger.values()))), "engines": {}}
+    for engine_name in args.engines.split(","):
+        engine = engines.build(engine_name)
+        print(f"engine {engine_name}:", flush=True)
+        rows = [_speaker_row(engine, name, fs, held[name], same[name], stranger[name], cfg, args)
+                for name, fs in files.items()]
+        regression = _regression_wer(engine, cfg) if args.regression else None
+        result["engines"][engine_name] = _summary(rows, regression)
+    return result
 
 
-def _regression_wer(engine: FastEngine, cfg: asr.AsrConfig) -> dict[str, Any]:
+def _speaker_row(engine: Engine, name: str, fs: list[Path], held: np.ndarray, same: float, stranger: float,
+                 cfg: asr.AsrConfig, args: argparse.Namespace) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    state = engine.fit_voice([_read(f) for f in fs[:args.enroll]])
+    fit_s = time.perf_counter() - t0
+    row: dict[str, Any] = {"speaker": name, "same": same, "stranger": stranger, "fit_s": fit_s,
+                           "fit_score": json.loads(state)["score"]}
+    for voice, voice_state in (("base", b""), ("fit", state)):
+        audio = [_speak(engine, s, voice_state) for s in SENTENCES]
+        row[f"secs_{voice}"] = float(np.mean([cosine(embed(a), held) for a in audio]))
+        row[f"norm_{voice}"] = (row[f"secs_{voice}"] - stranger) / (same - stranger)
+        row[f"wer_{voice}"] = float(np.mean([_wer(a, s, cfg) for a, s in zip(audio, SENTENCES)]))
+    print(f"  {name}: fit {fit_s:.1f} s, SECS base {row['secs_base']:.3f} fit {row['secs_fit']:.3f} "
+          f"(same {same:.3f}, stranger {stranger:.3f}), WER base {row['wer_base']:.1%} fit {row['wer_fit']:.1%}",
+          flush=True)
+    return row
+
+
+def _regression_wer(engine: Engine, cfg: asr.AsrConfig) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT / "tests"))
     from test_text_frontend import REGRESSION_SET
 
@@ -128,38 +135,38 @@ def _regression_wer(engine: FastEngine, cfg: asr.AsrConfig) -> dict[str, Any]:
             "worst": sorted(errors, key=lambda e: -e["wer"])[:5]}
 
 
-def _summary(rows: list[dict[str, Any]], base_wer: float, regression: dict[str, Any] | None) -> dict[str, Any]:
+def _summary(rows: list[dict[str, Any]], regression: dict[str, Any] | None) -> dict[str, Any]:
     def avg(key: str) -> float:
         return float(np.mean([r[key] for r in rows]))
 
-    return {"speakers": rows, "same": avg("same"), "stranger": avg("stranger"),
-            "base": {"secs": avg("secs_base"), "normalized": avg("norm_base"), "wer": base_wer},
-            "fast": {"secs": avg("secs_fit"), "normalized": avg("norm_fit"), "wer": avg("wer_fit"),
-                     "fit_s_mean": avg("fit_s"), "fit_s_max": max(r["fit_s"] for r in rows),
-                     "fit_score_mean": avg("fit_score")},
+    return {"speakers": rows,
+            "base": {"secs": avg("secs_base"), "normalized": avg("norm_base"), "wer": avg("wer_base")},
+            "fitted": {"secs": avg("secs_fit"), "normalized": avg("norm_fit"), "wer": avg("wer_fit"),
+                       "fit_s_mean": avg("fit_s"), "fit_s_max": max(r["fit_s"] for r in rows),
+                       "fit_score_mean": avg("fit_score")},
             "text_regression": regression}
 
 
 def _print_table(result: dict[str, Any]) -> None:
     print(f"\nsame speaker {result['same']:.3f}   stranger {result['stranger']:.3f}")
-    print(f"{'voice':<22}{'SECS':>8}{'normalized':>12}{'WER':>8}")
-    print(f"{'base (Piper joe)':<22}{result['base']['secs']:>8.3f}{result['base']['normalized']:>12.2f}"
-          f"{result['base']['wer']:>8.1%}")
-    fast = result["fast"]
-    print(f"{'fast (fitted)':<22}{fast['secs']:>8.3f}{fast['normalized']:>12.2f}{fast['wer']:>8.1%}")
-    print(f"fitting: mean {fast['fit_s_mean']:.1f} s, max {fast['fit_s_max']:.1f} s; "
-          f"SECS to enrollment while fitting {fast['fit_score_mean']:.3f}")
-    if result["text_regression"]:
-        reg = result["text_regression"]
-        print(f"text front end regression set: {reg['sentences']} sentences, WER {reg['wer']:.1%} (base voice)")
-        for e in reg["worst"]:
-            print(f"   {e['wer']:.0%}  {e['text']}")
+    print(f"{'engine':<10}{'voice':<16}{'SECS':>8}{'normalized':>12}{'WER':>8}{'fit s (mean/max)':>20}")
+    for name, r in result["engines"].items():
+        base, fit = r["base"], r["fitted"]
+        print(f"{name:<10}{'base (unfitted)':<16}{base['secs']:>8.3f}{base['normalized']:>12.2f}{base['wer']:>8.1%}")
+        print(f"{name:<10}{'fitted':<16}{fit['secs']:>8.3f}{fit['normalized']:>12.2f}{fit['wer']:>8.1%}"
+              f"{fit['fit_s_mean']:>12.1f}/{fit['fit_s_max']:.1f}")
+        if r["text_regression"]:
+            reg = r["text_regression"]
+            print(f"  text front end regression set: {reg['sentences']} sentences, WER {reg['wer']:.1%} (base voice)")
+            for e in reg["worst"]:
+                print(f"     {e['wer']:.0%}  {e['text']}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data/librispeech/test-other"))
     parser.add_argument("--speakers", type=int, default=5)
+    parser.add_argument("--engines", default="fast,quality", help="comma-separated built-in engine names")
     parser.add_argument("--enroll", type=int, default=3)
     parser.add_argument("--models", default="/tmp/vg-engine/models", help="ASR model cache (assembled once)")
     parser.add_argument("--no-regression", dest="regression", action="store_false")

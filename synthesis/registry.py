@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 from django.conf import settings
 
+from synthesis import engines
 from synthesis.engines.base import Engine
 from synthesis.errors import UnknownEngine
 
@@ -14,19 +14,12 @@ _instances: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
-def _factories() -> dict[str, Callable[[], Engine]]:
-    from synthesis.engines import piper
-
-    return {"fast": piper.FastEngine}
-
-
 def get(name: str) -> Engine:
     if name not in settings.VOICEGATE_ENGINES:
         raise UnknownEngine(f"engine {name!r} is not offered here; choose one of {settings.VOICEGATE_ENGINES}")
     with _lock:
         if name not in _instances:
-            factory = _factories().get(name)
-            if factory is None:
+            if name not in engines.BUILT_IN:
                 raise UnknownEngine(f"engine {name!r} is not built into this release")
-            _instances[name] = factory()
+            _instances[name] = engines.build(name)
         return _instances[name]

@@ -10,13 +10,14 @@ import pytest
 import soundfile as sf
 
 from synthesis.engines import Engine, EngineError
-from synthesis.engines.conversion import FitConfig, VoiceConversion, resample
+from synthesis.engines.assets import WeightsMismatch
+from synthesis.engines.conversion import VoiceConversion, resample
+from synthesis.engines.search import FitConfig
 from synthesis.engines.piper import (
     SAMPLE_RATE,
     FastEngine,
     FastEngineConfig,
     PiperAssets,
-    WeightsMismatch,
     load_piper,
 )
 from voicegate.audio.embedding import cosine, embed

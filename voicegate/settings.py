@@ -187,8 +187,10 @@ VOICEGATE_SAMPLE_AUDIO_RETENTION_DAYS = env_int("VOICEGATE_SAMPLE_AUDIO_RETENTIO
 VOICEGATE_MODEL_DIR = env_path("VOICEGATE_MODEL_DIR", DATA_DIR / "models")
 
 # --- Synthesis ---------------------------------------------------------------------------------------
-# Engines fitted at enrollment and offered to requests; "none" turns synthesis off (enrollment only).
-VOICEGATE_ENGINES = [] if env_str("VOICEGATE_ENGINES", "fast") == "none" else env_list("VOICEGATE_ENGINES", ["fast"])
+# Engines fitted at enrollment (in this order: the first is ready first) and offered to requests; "none" turns
+# synthesis off (enrollment only). "fast": Piper + conversion; "quality": Kokoro + fitted style (slower to fit).
+VOICEGATE_ENGINES = ([] if env_str("VOICEGATE_ENGINES", "fast,quality") == "none"
+                     else env_list("VOICEGATE_ENGINES", ["fast", "quality"]))
 VOICEGATE_DEFAULT_ENGINE = env_str("VOICEGATE_DEFAULT_ENGINE", "fast")
 # Batch jobs (POST /api/v1/synthesis-jobs/) take texts up to this long; the worker speaks them in parts of at most
 # VOICEGATE_MAX_TEXT_CHARS, each through the gate.

@@ -1,17 +1,26 @@
 """Synthesis engines behind one small Protocol (:class:`Engine`); framework-free, settings come in as arguments.
 
 ``fast``: Piper en_US-joe-medium + a per-voice WORLD conversion (:mod:`synthesis.engines.piper`).
+``quality``: Kokoro-82M + a per-voice style vector (:mod:`synthesis.engines.kokoro`).
 """
+
+from __future__ import annotations
+
+import importlib
 
 from synthesis.engines.base import ENROLLMENT_SAMPLE_RATE, Engine, EngineError
 
-__all__ = ["ENROLLMENT_SAMPLE_RATE", "Engine", "EngineError", "get_engine"]
+__all__ = ["BUILT_IN", "ENROLLMENT_SAMPLE_RATE", "Engine", "EngineError", "build"]
+
+# name -> "module:class"; imported only when built, so a deployment pays only for the engines it enables.
+BUILT_IN = {
+    "fast": "synthesis.engines.piper:FastEngine",
+    "quality": "synthesis.engines.kokoro:QualityEngine",
+}
 
 
-def get_engine(name: str) -> Engine:
-    """The process-wide engine called ``name`` (loaded lazily on first use). Raises KeyError for an unknown name."""
-    if name == "fast":
-        from synthesis.engines.piper import get_engine as fast
-
-        return fast()
-    raise KeyError(f"unknown synthesis engine {name!r}")
+def build(name: str) -> Engine:
+    """A new engine called ``name`` with its default configuration. Raises KeyError for an unknown name."""
+    module, cls = BUILT_IN[name].split(":")
+    engine: Engine = getattr(importlib.import_module(module), cls)()
+    return engine

@@ -13,7 +13,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from synthesis import text as text_frontend
+
 ENROLLMENT_SAMPLE_RATE = 16_000
+MIN_ENROLLMENT_S = 3.0
 
 
 class EngineError(ValueError):
@@ -50,3 +53,37 @@ class Engine(Protocol):
         Raises :class:`EngineError` for a corrupt voice state or text the engine cannot speak.
         """
         ...
+
+
+def speech_pieces(text: str, max_chars: int, first_clause_chars: int) -> list[str]:
+    """Text -> normalized sentences to speak one by one; a long first sentence is cut at a clause boundary so the
+    first chunk comes sooner. Raises :class:`EngineError` for text the front end rejects."""
+    if not isinstance(text, str):
+        raise EngineError("bad_text", "text must be a string")
+    try:
+        text_frontend.validate_text(text, max_chars)
+        normalized = text_frontend.normalize_text(text)
+    except text_frontend.TextRejected as exc:
+        raise EngineError(exc.reason_code, exc.message) from exc
+    pieces = text_frontend.split_sentences(normalized)
+    if pieces and len(pieces[0]) > first_clause_chars:
+        pieces[:1] = text_frontend.split_clauses(pieces[0], first_clause_chars)
+    if not pieces:
+        raise EngineError("empty_text", "nothing to say after normalization")
+    return pieces
+
+
+def checked_clips(samples: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Enrollment clips as a list of 1-D float32 arrays, or :class:`EngineError` saying what is wrong."""
+    if isinstance(samples, np.ndarray) or not isinstance(samples, Sequence) or len(samples) == 0:
+        raise EngineError("no_enrollment_audio", "fit_voice needs a non-empty list of 16 kHz clips")
+    clips = []
+    for clip in samples:
+        arr = np.asarray(clip)
+        if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr)):
+            raise EngineError("bad_enrollment_audio", "each clip must be a non-empty 1-D finite float array")
+        clips.append(arr.astype(np.float32))
+    total = sum(c.size for c in clips) / ENROLLMENT_SAMPLE_RATE
+    if total < MIN_ENROLLMENT_S:
+        raise EngineError("enrollment_too_short", f"{total:.1f} s of audio; at least {MIN_ENROLLMENT_S:.0f} s needed")
+    return clips

@@ -12,7 +12,7 @@ at any sample rate. What it changes, frame by frame, after WORLD analysis (F0, s
 * aperiodicity: a fitted offset in dB (breathiness).
 
 The fitted parameters maximize the cosine of a speaker embedding (passed in, resemblyzer in production) between the
-converted base sentences and the enrollment clips, with a small CMA-ES that is deterministic given its seed.
+converted base sentences and the enrollment clips, with the CMA-ES of :mod:`synthesis.engines.search`.
 The fitted state is plain numbers and serializes to JSON bytes (no pickle): :meth:`VoiceConversion.to_bytes`.
 """
 
@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pyworld as pw
 from scipy.signal import resample_poly
+
+from synthesis.engines.search import FitConfig, cma_es
 
 logger = logging.getLogger(__name__)
 
@@ -311,16 +313,6 @@ def _initial_warp(target: _Stats, base: _Stats) -> float:
 # ----------------------------------------------------------------------------------------------- fitting
 
 
-@dataclass(frozen=True)
-class FitConfig:
-    """CMA-ES budget and seed; ``generations * popsize`` embedding evaluations."""
-
-    seed: int = 0
-    generations: int = 5
-    popsize: int = 8
-    sigma: float = 0.5
-
-
 Embedder = Callable[[np.ndarray], np.ndarray]  # 16 kHz (n,) float32 -> (d,) L2-normalized
 
 
@@ -335,7 +327,7 @@ def fit_conversion(
     target = _stats(target_feats)
     base_feats = [analyze(x, FIT_SAMPLE_RATE, f0_floor=BASE_F0_FLOOR) for x in base_16k]
     base = _stats(base_feats)
-    target_vec = _mean_unit([embed(np.asarray(x, np.float32)) for x in enrollment_16k])
+    target_vec = mean_unit([embed(np.asarray(x, np.float32)) for x in enrollment_16k])
     warp0 = _initial_warp(target, base)
     bank = _frame_bank(target_feats, target.env_voiced, config.seed)
 
@@ -354,59 +346,16 @@ def fit_conversion(
         audio = np.concatenate([_synthesize(conv._convert(f)) for f in base_feats])
         return float(np.dot(embed(audio), target_vec))
 
-    z, score = _cma_es(fitness, dim=6, config=config)
+    z, score = cma_es(fitness, np.zeros(6), config)
     best = build(z)
     best.score = score
     logger.info("conversion fitted: score %.3f warp %.3f shift %.2f st", score, best.warp, best.f0_shift_st)
     return best
 
 
-def _mean_unit(vectors: Sequence[np.ndarray]) -> np.ndarray:
+def mean_unit(vectors: Sequence[np.ndarray]) -> np.ndarray:
     m = np.mean([v / (np.linalg.norm(v) + 1e-12) for v in vectors], axis=0)
     return m / (np.linalg.norm(m) + 1e-12)
-
-
-def _cma_es(f: Callable[[np.ndarray], float], dim: int, config: FitConfig) -> tuple[np.ndarray, float]:
-    """Maximize f with a small (mu/mu_w, lambda)-CMA-ES from the origin; returns (best point, best value).
-
-    Follows Hansen's tutorial (rank-one + rank-mu covariance update, cumulative step-size adaptation).
-    """
-    rng = np.random.default_rng(config.seed)
-    lam = config.popsize
-    mu = lam // 2
-    w = np.log(mu + 0.5) - np.log(np.arange(1, mu + 1))
-    w /= w.sum()
-    mueff = 1.0 / np.sum(w ** 2)
-    cc = (4 + mueff / dim) / (dim + 4 + 2 * mueff / dim)
-    cs = (mueff + 2) / (dim + mueff + 5)
-    c1 = 2 / ((dim + 1.3) ** 2 + mueff)
-    cmu = min(1 - c1, 2 * (mueff - 2 + 1 / mueff) / ((dim + 2) ** 2 + mueff))
-    damps = 1 + 2 * max(0.0, math.sqrt((mueff - 1) / (dim + 1)) - 1) + cs
-    chin = math.sqrt(dim) * (1 - 1 / (4 * dim) + 1 / (21 * dim ** 2))
-    mean, sigma = np.zeros(dim), config.sigma
-    cov, ps, pc = np.eye(dim), np.zeros(dim), np.zeros(dim)
-    best_z, best_v = mean.copy(), f(mean)
-    for gen in range(config.generations):
-        vals, vecs = np.linalg.eigh(cov)
-        sqrt_cov = vecs @ np.diag(np.sqrt(np.maximum(vals, 1e-20))) @ vecs.T
-        inv_sqrt = vecs @ np.diag(1 / np.sqrt(np.maximum(vals, 1e-20))) @ vecs.T
-        ys = rng.standard_normal((lam, dim)) @ sqrt_cov.T
-        xs = mean + sigma * ys
-        scores = np.array([f(x) for x in xs])
-        order = np.argsort(-scores)
-        if scores[order[0]] > best_v:
-            best_v, best_z = float(scores[order[0]]), xs[order[0]].copy()
-        y_sel = ys[order[:mu]]
-        y_w = w @ y_sel
-        mean = mean + sigma * y_w
-        ps = (1 - cs) * ps + math.sqrt(cs * (2 - cs) * mueff) * (inv_sqrt @ y_w)
-        hsig = np.linalg.norm(ps) / math.sqrt(1 - (1 - cs) ** (2 * (gen + 1))) / chin < 1.4 + 2 / (dim + 1)
-        pc = (1 - cc) * pc + hsig * math.sqrt(cc * (2 - cc) * mueff) * y_w
-        cov = ((1 - c1 - cmu) * cov + c1 * (np.outer(pc, pc) + (not hsig) * cc * (2 - cc) * cov)
-               + cmu * (y_sel.T * w) @ y_sel)
-        sigma *= math.exp((cs / damps) * (np.linalg.norm(ps) / chin - 1))
-        logger.debug("cma-es generation %d: best %.4f sigma %.3f", gen, best_v, sigma)
-    return best_z, best_v
 
 
 def resample(audio: np.ndarray, fs_in: int, fs_out: int) -> np.ndarray:

