@@ -42,8 +42,9 @@ def start(key: ApiKey | None, profile: VoiceProfile, text: str, purpose: str, en
     decision = policy.decide_synthesis(key, profile, purpose, text, engine.name)
     if not decision.allowed:
         raise SynthesisRefused(decision)
-    voice_state = _voice_state(profile, engine.name, key)
-    record = _open_record(key, profile, purpose, engine.name, text)
+    with transaction.atomic():  # one commit: the biometric read's audit event and the record it served
+        voice_state = _voice_state(profile, engine.name, key)
+        record = _open_record(key, profile, purpose, engine.name, text)
     chunks = engine.stream(text, voice_state)  # engines normalize text for speech themselves
     return SynthesisStream(record, engine.sample_rate, _marked_pcm(record, chunks, engine.sample_rate))
 
@@ -57,14 +58,14 @@ def _voice_state(profile: VoiceProfile, engine_name: str, key: ApiKey | None) ->
 
 
 def _open_record(key: ApiKey | None, profile: VoiceProfile, purpose: str, engine_name: str, text: str) -> SynthesisRecord:
-    with transaction.atomic():
-        record = SynthesisRecord.objects.create(
-            organization_id=profile.owner.organization_id, api_key=key, profile=profile, purpose=purpose,
-            engine=engine_name, text_sha256=audit.sha256_hex(text),
-            watermark_key_id=crypto.key_id(settings.VOICEGATE_WATERMARK_KEY),
-        )
-        record.text_ciphertext = crypto.encrypt(keyring.data_key_for(profile.owner), text.encode(), _text_context(record))
-        record.save(update_fields=["text_ciphertext"])
+    """Called inside the caller's transaction: the record and its encrypted text land together or not at all."""
+    record = SynthesisRecord.objects.create(
+        organization_id=profile.owner.organization_id, api_key=key, profile=profile, purpose=purpose,
+        engine=engine_name, text_sha256=audit.sha256_hex(text),
+        watermark_key_id=crypto.key_id(settings.VOICEGATE_WATERMARK_KEY),
+    )
+    record.text_ciphertext = crypto.encrypt(keyring.data_key_for(profile.owner), text.encode(), _text_context(record))
+    record.save(update_fields=["text_ciphertext"])
     if record.pk >= 2**32:
         raise OverflowError("synthesis record ids have outgrown the 32-bit watermark payload")
     return record

@@ -83,8 +83,11 @@ TEMPLATES = [
 
 DATABASES = {"default": env_database("DATABASE_URL", DATA_DIR / "voicegate.sqlite3")}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Web server and worker share the file: wait for a lock rather than fail at once.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    # Web server and worker share the file: wait for a lock rather than fail at once. WAL lets readers run beside
+    # the one writer, and synchronous=NORMAL makes a commit an append to the log instead of an fsync (the file
+    # stays consistent; a power cut may lose the last commits). PostgreSQL is the production database.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE",
+                                       "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-voicegate.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -11,6 +11,7 @@ Pipeline per sentence (each step testable on its own): text front end (``synthes
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -177,7 +178,14 @@ class FastEngine:
             raise EngineError("bad_voice_state", "voice_state must be bytes")
         if not voice_state:
             return None
-        try:
-            return VoiceConversion.from_bytes(bytes(voice_state))
-        except ConversionError as exc:
-            raise EngineError("bad_voice_state", str(exc)) from exc
+        return _parsed_conversion(bytes(voice_state))
+
+
+# Parsing a ~550 KB state (JSON, base64 frame bank) costs milliseconds on every request, and a voice is spoken many
+# times in a row. Keyed by the state's bytes, so only a caller holding the decrypted state can hit it; bounded.
+@functools.lru_cache(maxsize=16)
+def _parsed_conversion(voice_state: bytes) -> VoiceConversion:
+    try:
+        return VoiceConversion.from_bytes(voice_state)
+    except ConversionError as exc:
+        raise EngineError("bad_voice_state", str(exc)) from exc
