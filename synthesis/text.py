@@ -394,14 +394,14 @@ def split_sentences(text: str) -> list[str]:
     return [p.strip() for p in parts if p.strip() and any(c.isalnum() for c in p)]
 
 
-def split_clauses(sentence: str, max_chars: int) -> list[str]:
-    """Split a sentence at the first clause boundary (, ; :) at or after 20 characters if it is longer than
-    ``max_chars``; the rest stays whole. Used to make the first streamed chunk short."""
+def split_clauses(sentence: str, max_chars: int, min_head: int = 20) -> list[str]:
+    """Split a sentence at the first clause boundary (, ; :) at or after ``min_head`` characters if it is longer
+    than ``max_chars``; the rest stays whole. Used to make the first streamed chunk short."""
     if len(sentence) <= max_chars:
         return [sentence]
-    m = re.search(r"[,;:]\s", sentence[20:])
+    m = re.search(r"[,;:]\s", sentence[min_head:])
     if m is None:
         return [sentence]
-    cut = 20 + m.end()
+    cut = min_head + m.end()
     head, tail = sentence[:cut].strip(), sentence[cut:].strip()
     return [head, tail] if tail else [head]

@@ -138,6 +138,12 @@ def test_long_first_sentence_splits_at_a_clause() -> None:
     assert split_clauses("Short one.", max_chars=60) == ["Short one."]
 
 
+def test_an_engine_may_cut_the_first_clause_as_early_as_a_greeting() -> None:
+    sentence = "Good morning, this is your bank calling about a recent payment."
+    assert split_clauses(sentence, max_chars=30) == [sentence]  # no boundary 20 characters in
+    assert split_clauses(sentence, max_chars=30, min_head=8) == ["Good morning,", "this is your bank calling about a recent payment."]
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=200))
 def test_any_unicode_gives_words_or_a_rejection(text: str) -> None:

@@ -55,9 +55,10 @@ class Engine(Protocol):
         ...
 
 
-def speech_pieces(text: str, max_chars: int, first_clause_chars: int) -> list[str]:
-    """Text -> normalized sentences to speak one by one; a long first sentence is cut at a clause boundary so the
-    first chunk comes sooner. Raises :class:`EngineError` for text the front end rejects."""
+def speech_pieces(text: str, max_chars: int, first_clause_chars: int, first_clause_min: int = 20) -> list[str]:
+    """Text -> normalized sentences to speak one by one; a first sentence longer than ``first_clause_chars`` is
+    cut at its first clause boundary after ``first_clause_min`` characters, so the first chunk comes sooner.
+    Raises :class:`EngineError` for text the front end rejects."""
     if not isinstance(text, str):
         raise EngineError("bad_text", "text must be a string")
     try:
@@ -67,7 +68,7 @@ def speech_pieces(text: str, max_chars: int, first_clause_chars: int) -> list[st
         raise EngineError(exc.reason_code, exc.message) from exc
     pieces = text_frontend.split_sentences(normalized)
     if pieces and len(pieces[0]) > first_clause_chars:
-        pieces[:1] = text_frontend.split_clauses(pieces[0], first_clause_chars)
+        pieces[:1] = text_frontend.split_clauses(pieces[0], first_clause_chars, first_clause_min)
     if not pieces:
         raise EngineError("empty_text", "nothing to say after normalization")
     return pieces
