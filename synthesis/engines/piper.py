@@ -92,6 +92,7 @@ class FastEngineConfig:
     onnx_threads: int = 0
     fit: FitConfig = field(default_factory=FitConfig)
     first_clause_chars: int = 60  # split a longer first sentence at a comma so the first chunk comes sooner
+    first_clause_min: int = 8  # ... as early as a greeting ("Good morning,")
     max_chars: int = 5000
 
 
@@ -161,7 +162,8 @@ class FastEngine:
     def stream(self, text: str, voice_state: bytes) -> Iterator[np.ndarray]:
         """Yield (n,) float32 chunks at 22.05 kHz, one per sentence/clause; ``b""`` speaks the base voice."""
         conversion = self._conversion(voice_state)
-        pieces = speech_pieces(text, self.config.max_chars, self.config.first_clause_chars)
+        pieces = speech_pieces(text, self.config.max_chars, self.config.first_clause_chars,
+                               self.config.first_clause_min)
         return self._generate(pieces, conversion)
 
     def _generate(self, pieces: list[str], conversion: VoiceConversion | None) -> Iterator[np.ndarray]:
