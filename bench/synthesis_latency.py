@@ -140,8 +140,8 @@ def _start_server(port: int, env: dict[str, str]) -> subprocess.Popen:
     raise SystemExit(f"the server did not start: {server.stderr.read()[-2000:]!r}")
 
 
-def _http(port: int, profile: int, secret: str, requests: int, rate: int) -> dict[str, float]:
-    body = json.dumps({"profile": profile, "text": TEXT, "purpose": PURPOSE, "format": "pcm"}).encode()
+def _http(port: int, engine: str, profile: int, secret: str, requests: int, rate: int) -> dict[str, float]:
+    body = json.dumps({"profile": profile, "text": TEXT, "purpose": PURPOSE, "engine": engine, "format": "pcm"}).encode()
     _one_request(port, body, secret)  # warm the server's engine
     results = [_one_request(port, body, secret) for _ in range(requests)]
     ttfb = [r[0] for r in results]
@@ -149,8 +149,8 @@ def _http(port: int, profile: int, secret: str, requests: int, rate: int) -> dic
     return {"ttfb_p50_ms": statistics.median(ttfb), "ttfb_p95_ms": _percentile(ttfb, 0.95), "rtf": statistics.median(rtf)}
 
 
-def _concurrent(port: int, profile: int, secret: str, streams: int, rate: int) -> dict[str, object]:
-    body = json.dumps({"profile": profile, "text": TEXT, "purpose": PURPOSE, "format": "pcm"}).encode()
+def _concurrent(port: int, engine: str, profile: int, secret: str, streams: int, rate: int) -> dict[str, object]:
+    body = json.dumps({"profile": profile, "text": TEXT, "purpose": PURPOSE, "engine": engine, "format": "pcm"}).encode()
     results: list[tuple[float, float, int]] = []
     threads = [threading.Thread(target=lambda: results.append(_one_request(port, body, secret))) for _ in range(streams)]
     for t in threads:
@@ -188,12 +188,12 @@ def main() -> None:
             profile, secret, state = _authorized_profile(name, clips, args.quick_fit)
             rate = registry.get(name).sample_rate
             bare = _bare_engine(name, state, min(args.requests, 20))
-            gateway = _http(args.port, profile, secret, args.requests, rate)
+            gateway = _http(args.port, name, profile, secret, args.requests, rate)
             results[name] = {
                 "bare_engine": bare,
                 "http": gateway,
                 "gateway_overhead_p50_ms": gateway["ttfb_p50_ms"] - bare["ttfb_p50_ms"],
-                "concurrent": _concurrent(args.port, profile, secret, 4, rate),
+                "concurrent": _concurrent(args.port, name, profile, secret, 4, rate),
             }
     finally:
         server.terminate()
