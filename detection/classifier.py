@@ -8,9 +8,10 @@ carries the calibration (Platt ``a``, ``b``) and the band thresholds, so the one
 Pipeline, each step testable on its own: ``check_samples`` -> ``windows`` (4 s, hop 2 s) -> ``LfccFrontEnd``
 (20 LFCC + deltas, 25 ms / 10 ms) -> ``Tdnn`` (raw logit per window) -> mean logit -> Platt -> band.
 
-What it is: a detector of the generators it was trained on (Piper, the product's cloned voices, espeak-ng, flite,
-festival, WORLD and Griffin-Lim resynthesis), robust to codecs/telephone/noise/reverb. What it is not: a proof
-either way. See docs/detection.md for the measured error rates, including on generators it never saw.
+What it is: a detector of the generators it was trained on (Piper, the product's cloned voices, Kokoro (the quality
+engine), espeak-ng, flite, festival, WORLD and Griffin-Lim resynthesis), robust to codecs/telephone/noise/reverb.
+What it is not: a proof either way. See docs/detection.md for the measured error rates, including on generators it
+never saw.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ HOP_S = 2.0
 MIN_SAMPLES = SAMPLE_RATE // 2  # 0.5 s: shorter clips carry too little to score
 WEIGHTS_PATH = Path(__file__).parent / "weights" / "detector_v1.pt"
 # sha256 of detection/weights/detector_v1.pt, as written by `python -m detection.train_detector` (seed 0).
-WEIGHTS_SHA256 = "27725f5e9b391d0b0b95dd82bea80223e7d1198da947f94b6afde208106830b7"
+WEIGHTS_SHA256 = "bf8d13957a1f6d9613e4d72cce493c6d7f29562cb1d85b5becafa78a53555814"
 MODEL_VERSION = f"lfcc-cnn-v1 ({WEIGHTS_SHA256[:12]})"
 
 Band = Literal["real", "inconclusive", "synthetic"]

@@ -2,15 +2,18 @@
 
 Usage (from the project root):
     .venv/bin/python -m detection.train_detector --real ../shared/data/librispeech/train-clean-100 \
-        --out detection/weights/detector_v1.pt [--work /tmp/voicegate-detector] [--seed 0] [--clones 4]
+        --out detection/weights/detector_v1.pt [--work /tmp/voicegate-detector] [--seed 0] [--threads 2]
 
 Data (every split decided by a seeded shuffle, written to the manifest):
 - real: one LibriSpeech utterance per speaker; speakers split train / calib / eval, up to 3 4-s crops each.
 - synthetic, one generator per label: piper_joe (the base voice), piper_clone (FastEngine fitted on LibriSpeech
-  speakers: the product's cloned voices), espeak (several voices and rates), flite (kal, kal16, slt, rms, awb),
-  festival (kal_diphone), world (pyworld analysis/synthesis of real utterances) and griffinlim (torchaudio
-  Griffin-Lim from the magnitude spectrogram of real utterances). TTS text comes from SENTENCES below, split by
-  sentence; resynthesis and clone fitting follow the speaker split, so no eval speaker or sentence is trained on.
+  speakers: the product's cloned voices), kokoro (the quality engine, QualityEngine, speaking random voice states
+  shaped like fitted ones: a pack or base timbre plus seeded noise at the fit's search scale, a random pitch
+  position; a real fit costs ~130 syntheses, too slow for training data), espeak (several voices and rates),
+  flite (kal, kal16, slt, rms, awb), festival (kal_diphone), world (pyworld analysis/synthesis of real
+  utterances) and griffinlim (torchaudio Griffin-Lim from the magnitude spectrogram of real utterances). TTS
+  text comes from SENTENCES below, split by sentence; resynthesis and clone fitting follow the speaker split, so
+  no eval speaker or sentence is trained on.
 - augmentation: clean, mp3 (24-64 kbit/s), opus (12-32 kbit/s), telephone (8 kHz G.711 mu-law, 300-3400 Hz),
   noise (coloured, 5-25 dB SNR), reverb (synthetic exponential-decay room impulse responses, RT60 0.2-0.9 s).
   Train and calib clips get two random conditions each; eval clips are scored under every condition (the bench).
@@ -27,6 +30,7 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "2")
 
 import argparse
+import functools
 import hashlib
 import json
 import logging
@@ -51,7 +55,7 @@ from detection.classifier import SAMPLE_RATE, DetectorNet, LfccFrontEnd, ModelCo
 logger = logging.getLogger("detection.train_detector")
 
 CROP = int(4.0 * SAMPLE_RATE)
-GENERATORS = ("piper_joe", "piper_clone", "espeak", "flite", "festival", "world", "griffinlim")
+GENERATORS = ("piper_joe", "piper_clone", "kokoro", "espeak", "flite", "festival", "world", "griffinlim")
 CONDITIONS = ("clean", "mp3", "opus", "telephone", "noise", "reverb")
 SPLITS = ("train", "calib", "eval")
 N_EVAL_SPEAKERS = 50
@@ -186,6 +190,12 @@ SENTENCES = (
 ESPEAK_VOICES = ("en-us", "en-us+f3", "en-us+m3", "en-gb", "en-gb+f2", "en-gb-scotland", "en-gb-x-rp+f4",
                  "en-029", "en-us-nyc+m5", "en-gb-x-gbclan")
 FLITE_VOICES = ("kal", "kal16", "slt", "rms", "awb")
+TTS_BINARIES = {"espeak": "espeak-ng", "flite": "flite", "festival": "text2wave"}
+# Kokoro voice states as fitting produces them: start timbre (a style pack's or the base), perturbed like the
+# fit's CMA-ES search (z ~ N(0, KOKORO_NOISE^2) times the per-dimension std of the pack timbres), and a position on
+# the pitch axis inside the part of PITCH_RANGE that gives human pitch.
+KOKORO_NOISE = 0.5
+KOKORO_PITCH = (-0.3, 1.3)
 
 
 @dataclass
@@ -294,6 +304,31 @@ def gen_griffinlim(real: np.ndarray, rng: random.Random) -> np.ndarray:
     return y.numpy().astype(np.float32)
 
 
+def gen_kokoro(engine: object, text: str, rng: random.Random, tmp: Path) -> tuple[np.ndarray, str]:
+    """QualityEngine speaking ``text`` with a random fitted-like voice state; 24 kHz -> 16 kHz. ``tmp`` is unused
+    (same signature as the system TTS generators)."""
+    from synthesis.engines.kokoro import SAMPLE_RATE as KOKORO_RATE
+    from synthesis.engines.kokoro import KokoroVoice
+
+    voice, timbre, pitch = kokoro_voice(engine, rng)
+    state = KokoroVoice(timbre=[round(float(v), 5) for v in timbre], pitch=round(pitch, 4)).to_bytes()
+    chunks = list(engine.stream(text, state))  # type: ignore[attr-defined]
+    return _to16k(np.concatenate(chunks), KOKORO_RATE), voice
+
+
+def kokoro_voice(engine: object, rng: random.Random) -> tuple[str, np.ndarray, float]:
+    """(label, (128,) timbre, pitch position): a start timbre (pack or base) + seeded noise at the fit's scale."""
+    model = engine.model()  # type: ignore[attr-defined]
+    starts = {"base": np.asarray(engine.base_voice().timbre, np.float64),  # type: ignore[attr-defined]
+              **{k: np.asarray(v, np.float64) for k, v in sorted(model.pack_timbres.items())}}
+    # The fit's own search scale (QualityEngine.fit_voice): per-dimension std of the packs, floored at 0.02.
+    scale = np.maximum(np.std(list(model.pack_timbres.values()), axis=0), 0.02)
+    start = rng.choice(sorted(starts))
+    noise = np.random.default_rng(rng.randint(0, 2**32 - 1)).standard_normal(scale.size)
+    pitch = rng.uniform(*KOKORO_PITCH)
+    return f"{start}~{pitch:.2f}", starts[start] + KOKORO_NOISE * scale * noise, pitch
+
+
 def _piper_clip(engine: object, text: str, voice_state: bytes) -> np.ndarray:
     from synthesis.engines.piper import SAMPLE_RATE as PIPER_RATE
 
@@ -343,15 +378,19 @@ def build_corpus(real_dir: Path, cache: Path, seed: int, plan: CorpusPlan | None
             items += _resynth_items(name, fn2, real_files, spk_split, cache, seed)
     if "piper_joe" in gens or "piper_clone" in gens:
         items += _piper_items(gens, real_files, spk_split, cache, seed, plan)
+    if "kokoro" in gens:
+        from synthesis.engines.kokoro import QualityEngine  # loads the model only if a clip is missing
+
+        items += _tts_items("kokoro", functools.partial(gen_kokoro, QualityEngine()), cache, seed, plan, Path())
     return items
 
 
 def _tts_items(name: str, fn: Callable[..., tuple[np.ndarray, str]], cache: Path, seed: int, plan: CorpusPlan,
                tmp: Path) -> list[Item]:
-    if shutil.which({"espeak": "espeak-ng", "flite": "flite", "festival": "text2wave"}[name]) is None:
+    if name in TTS_BINARIES and shutil.which(TTS_BINARIES[name]) is None:
         logger.warning("%s not installed: generator skipped", name)
         return []
-    out = []
+    out, t0, made = [], time.monotonic(), 0
     for split in SPLITS:
         rng = random.Random(f"{seed}-{name}-{split}")
         for i, (pair, text) in enumerate(sentence_pairs(split, plan.tts_per_split[split], rng)):
@@ -361,12 +400,15 @@ def _tts_items(name: str, fn: Callable[..., tuple[np.ndarray, str]], cache: Path
             if path.exists():
                 meta = json.loads((cache / f"{key}.json").read_text())
             else:
+                t1 = time.monotonic()
                 x, voice = fn(text, voice_rng, tmp)
                 _save(cache, key, x)
-                meta = {"voice": voice, "text": pair}
+                meta = {"voice": voice, "text": pair, "seconds": round(time.monotonic() - t1, 2),
+                        "audio_seconds": round(x.size / SAMPLE_RATE, 2)}
                 (cache / f"{key}.json").write_text(json.dumps(meta))
+                made += 1
             out.append(Item(key, name, split, f"{meta['voice']}|{pair}", str(path), 1))
-    logger.info("%s: %d clips", name, len(out))
+    logger.info("%s: %d clips (%d generated in %.0f s)", name, len(out), made, time.monotonic() - t0)
     return out
 
 
@@ -636,7 +678,7 @@ def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
         return loss
 
     opt.step(closure)
-    return float(ab[0]), float(ab[1])
+    return float(ab[0].detach()), float(ab[1].detach())
 
 
 def choose_bands(p: np.ndarray, labels: np.ndarray, max_fp: float = 0.01, max_miss: float = 0.02) -> tuple[float, float]:
@@ -703,12 +745,18 @@ def manifest(items: list[Item], clips: list[Clip], seed: int, bands: tuple[float
             "real": "LibriSpeech train-clean-100, one utterance per speaker, up to 3 x 4 s crops",
             "piper_joe": "synthesis.engines.piper.FastEngine().stream(text, b'') (Piper en_US-joe-medium)",
             "piper_clone": "FastEngine fitted (default FitConfig) on one LibriSpeech utterance per speaker",
+            "kokoro": "synthesis.engines.kokoro.QualityEngine().stream(text, KokoroVoice(...).to_bytes()) (Kokoro-82M "
+                      "int8, 24 kHz resampled to 16 kHz); one voice state per clip, drawn like a fitted voice (no "
+                      "real fit: ~130 syntheses each): timbre = base or one of the style packs' timbres "
+                      f"(seeded choice) + N(0, {KOKORO_NOISE}^2) x per-dimension std of the pack timbres (floor "
+                      f"0.02, the fit's CMA-ES scale); pitch position uniform {list(KOKORO_PITCH)}",
             "espeak": f"espeak-ng {_version(['espeak-ng', '--version'])}; voices {list(ESPEAK_VOICES)}, rate 130-190",
             "flite": f"flite (apt flite 2.2); voices {list(FLITE_VOICES)}",
             "festival": "festival text2wave (apt festival 2.5, festvox-kallpc16k: kal_diphone)",
             "world": "pyworld 0.3.5 DIO+StoneMask/CheapTrick/D4C analysis-synthesis of real utterances",
             "griffinlim": "torchaudio GriffinLim (32 iterations, n_fft 512/1024) from real magnitude spectrograms",
         },
+        "generation_seconds": _generation_seconds(items),
         "clean_items": per,
         "augmented_clips": clip_counts,
         "conditions": list(CONDITIONS),
@@ -717,6 +765,20 @@ def manifest(items: list[Item], clips: list[Clip], seed: int, bands: tuple[float
         "sentence_split": {s: [i for i in range(len(SENTENCES)) if sentence_split(i) == s] for s in SPLITS},
         **extra,
     }
+
+
+def _generation_seconds(items: list[Item]) -> dict[str, dict[str, float]]:
+    """Wall-clock synthesis time of the TTS clips, as recorded beside each clip when it was generated."""
+    out: dict[str, dict[str, float]] = {}
+    for it in items:
+        meta_path = Path(it.path).with_suffix(".json")
+        meta = json.loads(meta_path.read_text()) if it.label == 1 and meta_path.exists() else {}
+        if "seconds" in meta:
+            row = out.setdefault(it.generator, {"clips": 0, "seconds": 0.0, "audio_seconds": 0.0})
+            row["clips"] += 1
+            row["seconds"] = round(row["seconds"] + meta["seconds"], 1)
+            row["audio_seconds"] = round(row["audio_seconds"] + meta["audio_seconds"], 1)
+    return out
 
 
 def _version(cmd: list[str]) -> str:
