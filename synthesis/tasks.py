@@ -4,7 +4,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 
-# The quality engine's fit is ~130 Kokoro syntheses: about 3 min on an idle 2-core worker, 18 min measured on one
+# The quality engine's fit is ~130 Kokoro syntheses: 7 min measured on an idle 2-core worker, 18 min on one
 # loaded to 5-6; the limit leaves room for that, since a killed fit keeps the sample audio and leaves no voice.
 @shared_task(acks_late=True, time_limit=3600, autoretry_for=(OperationalError, OSError), retry_backoff=True, max_retries=3)
 def fit_voices(profile_id: int) -> int:
