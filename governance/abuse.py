@@ -164,25 +164,22 @@ def _raise(key: ApiKey, kind: str, detail: dict[str, object], now: datetime, *, 
 
 def suspend_key(key: ApiKey, *, actor: str, flag: AbuseFlag | None = None) -> ApiKey:
     """Suspend the key (the gate refuses it as key_suspended); an open flag given as the cause is upheld."""
-    with transaction.atomic():
-        suspended = _mark_suspended(key, True)
-        upheld = flag if flag is not None and _mark_reviewed(flag, AbuseFlag.Status.UPHELD, actor) else None
-        if suspended:
-            _record_key_change(key, "suspended", actor, flag)
-        if upheld is not None:
-            _record_review(upheld, actor)
-    return key
+    return _set_suspension(key, True, actor, flag, AbuseFlag.Status.UPHELD)
 
 
 def reinstate_key(key: ApiKey, *, actor: str, flag: AbuseFlag | None = None) -> ApiKey:
     """Lift the key's suspension; an open flag given as the cause is dismissed (the officer found no abuse)."""
+    return _set_suspension(key, False, actor, flag, AbuseFlag.Status.DISMISSED)
+
+
+def _set_suspension(key: ApiKey, suspend: bool, actor: str, flag: AbuseFlag | None, verdict: str) -> ApiKey:
     with transaction.atomic():
-        reinstated = _mark_suspended(key, False)
-        dismissed = flag if flag is not None and _mark_reviewed(flag, AbuseFlag.Status.DISMISSED, actor) else None
-        if reinstated:
-            _record_key_change(key, "reinstated", actor, flag)
-        if dismissed is not None:
-            _record_review(dismissed, actor)
+        changed = _mark_suspended(key, suspend)
+        reviewed = flag if flag is not None and _mark_reviewed(flag, verdict, actor) else None
+        if changed:
+            _record_key_change(key, "suspended" if suspend else "reinstated", actor, flag)
+        if reviewed is not None:
+            _record_review(reviewed, actor)
     return key
 
 

@@ -31,8 +31,8 @@ from django.utils import timezone
 from governance import audit, biometrics, keyring, policy
 from governance.errors import BiometricDataUnreadable, GovernanceError
 from governance.models import ApiKey, VoiceProfile
-from synthesis import gateway, text
-from synthesis.errors import SynthesisRefused, TextNotSpeakable, UnknownEngine, VoiceNotReady
+from synthesis import gateway, text, text_input
+from synthesis.errors import SynthesisRefused, UnknownEngine, VoiceNotReady
 from synthesis.models import FittedVoice, SynthesisJob, SynthesisRecord
 from voicegate import crypto
 
@@ -58,7 +58,7 @@ class _Audio:
 
 def submit(key: ApiKey, profile: VoiceProfile, raw_text: str, purpose: str, engine_name: str | None, audio_format: str) -> SynthesisJob:
     """Check and decide now, so a request that would be refused is refused at once; then queue the job."""
-    job_text = _checked_text(raw_text)
+    job_text = text_input.checked(raw_text, settings.VOICEGATE_SYNTHESIS_JOB_MAX_TEXT_CHARS)
     engine = engine_name or settings.VOICEGATE_DEFAULT_ENGINE
     _check_engine_offered(engine)
     decision = policy.decide_synthesis(key, profile, purpose, job_text, engine)
@@ -87,15 +87,6 @@ def enqueue(job_id: int) -> None:
     from synthesis import tasks  # tasks imports this module
 
     tasks.run_synthesis_job.delay(job_id)
-
-
-def _checked_text(raw_text: str) -> str:
-    try:
-        return text.validate_text(raw_text, settings.VOICEGATE_SYNTHESIS_JOB_MAX_TEXT_CHARS)
-    except text.TextRejected as rejected:
-        error = TextNotSpeakable(rejected.message)
-        error.details = {"reason": rejected.reason_code}
-        raise error from None
 
 
 def _check_engine_offered(engine: str) -> None:

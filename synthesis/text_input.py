@@ -8,9 +8,10 @@ from synthesis import text
 from synthesis.errors import TextNotSpeakable
 
 
-def checked(raw: str) -> str:
+def checked(raw: str, max_chars: int | None = None) -> str:
+    """``raw`` validated against ``max_chars`` (default: the request limit, VOICEGATE_MAX_TEXT_CHARS)."""
     try:
-        return text.validate_text(raw, settings.VOICEGATE_MAX_TEXT_CHARS)
+        return text.validate_text(raw, max_chars or settings.VOICEGATE_MAX_TEXT_CHARS)
     except text.TextRejected as rejected:
         error = TextNotSpeakable(rejected.message)
         error.details = {"reason": rejected.reason_code}
