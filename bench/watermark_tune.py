@@ -39,10 +39,11 @@ def snr_db(x: np.ndarray, y: np.ndarray) -> float:
 
 def agreement(attacked: np.ndarray, record: int, secrets: wm._Secrets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-group agreement at the best alignment within the codec delay, and the groups' table indices."""
-    log_amp = wm.tile_log_amp(wm.band_power(attacked))
-    width = wm._TILE_FRAMES * wm._FINE
-    i, j = wm.reliability_features(log_amp, width)
-    feat = wm._scaled(wm.band_power(attacked), 1.0)
+    power = wm.band_power(attacked)
+    log_amp = wm.tile_log_amp(power)
+    levels = wm.clip_levels(log_amp)
+    i, j = wm.reliability_features(log_amp, wm._TILE_FRAMES * wm._FINE, levels)
+    feat = wm._scaled(power, 1.0, levels)
     unit = feat.bit_phase / np.maximum(np.abs(feat.bit_phase), 1e-12)
     coded = wm._coded_by_group(secrets, record)
     best: tuple[float, np.ndarray, int] | None = None

@@ -20,18 +20,22 @@ def live_keys() -> list[bytes]:
 def verify(samples: np.ndarray, sample_rate: int) -> tuple[dict[str, object], SynthesisRecord | None]:
     """The verdict (JSON-ready) and the synthesis record the mark names, if any key verifies one."""
     strongest: watermark.Detection | None = None
+    tag_checks = 0  # over every key tried: each check is a chance for a forged or random tag to pass
     for key in live_keys():
         found = watermark.detect(samples, sample_rate, key)
+        tag_checks += found.candidates_tried
         record = SynthesisRecord.objects.filter(pk=found.payload).first() if found.payload is not None else None
         if record is not None:
-            return _verdict(found, crypto.key_id(key), record), record
+            return _verdict(found, crypto.key_id(key), record, tag_checks), record
         if strongest is None or found.presence_z > strongest.presence_z:
             strongest = found
     assert strongest is not None
-    return _verdict(strongest, None, None), None
+    return _verdict(strongest, None, None, tag_checks), None
 
 
-def _verdict(found: watermark.Detection, key_id: str | None, record: SynthesisRecord | None) -> dict[str, object]:
+def _verdict(
+    found: watermark.Detection, key_id: str | None, record: SynthesisRecord | None, tag_checks: int
+) -> dict[str, object]:
     # A payload whose MAC verified but that names no record we issued is not ours: reported as unmarked.
     return {
         "marked": record is not None,
@@ -40,7 +44,9 @@ def _verdict(found: watermark.Detection, key_id: str | None, record: SynthesisRe
         "confidence_z": round(float(found.presence_z), 2),
         "marked_fraction": round(found.marked_fraction, 3) if record is not None else 0.0,
         "segments": [asdict(s) for s in found.segments] if record is not None else [],
-        "false_positive_bound": found.candidates_tried * 2.0**-watermark.TAG_BITS,
+        # 1.0 = as issued; e.g. 1.05 = the clip was slowed to 1/1.05 of its speed (pitch kept) after issue
+        "time_scale": round(float(found.scale), 4) if record is not None and found.scale is not None else None,
+        "false_positive_bound": tag_checks * 2.0**-watermark.TAG_BITS,
     }
 
 

@@ -205,3 +205,6 @@ def test_rotated_watermark_key_still_verifies_old_clips_and_names_the_key(api, r
 
     result = json.loads(out.getvalue())
     assert result["watermark"]["marked"] and result["watermark"]["key_id"] == crypto.key_id(old_key)
+    assert result["watermark"]["time_scale"] == 1.0
+    # the current key was tried first (scale 1.0 and the time-stretch search), then the old one once
+    assert result["watermark"]["false_positive_bound"] == 3 * 2.0**-24

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -132,6 +134,20 @@ def test_survives_gain_and_telephone_band(marked: np.ndarray) -> None:
 
     band = sosfilt(butter(4, [300, 3400], btype="bandpass", fs=SR, output="sos"), marked.astype(float) * 0.3)
     assert wm.detect(band, SR, KEY).payload == RECORD
+
+
+@pytest.mark.parametrize("tempo", [0.96, 1.04])
+def test_time_stretched_clip_decodes(tempo: float) -> None:
+    # ffmpeg's atempo (WSOLA) keeps the pitch and changes the duration: the detector finds the scale.
+    ffmpeg = pytest.importorskip("imageio_ffmpeg").get_ffmpeg_exe()
+    marked = wm.embed(speech_like(12.0, seed=11), SR, RECORD, KEY)
+    pcm = ["-f", "f32le", "-ar", str(SR), "-ac", "1"]
+    stretched = subprocess.run(
+        [ffmpeg, "-loglevel", "error", *pcm, "-i", "pipe:0", "-af", f"atempo={tempo}", *pcm, "pipe:1"],
+        input=marked.tobytes(), capture_output=True, check=True,
+    ).stdout
+    found = wm.detect(np.frombuffer(stretched, dtype=np.float32), SR, KEY)
+    assert found.payload == RECORD and found.scale == pytest.approx(1.0 / tempo, abs=0.003)
 
 
 def test_other_sample_rates(clip: np.ndarray) -> None:

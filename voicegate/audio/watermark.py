@@ -27,10 +27,13 @@ Synchronization. The detector computes band energies on a 4 ms grid and scores a
 within the period (column rotation and 4 ms sub-column offset) by correlating the pilots, weights
 each group by a reliability measured over attacks on tuning clips (looked up by its weakest tile's
 level below the clip's loud tiles and above its band's floor), decodes the best alignment with
-soft-decision Viterbi and reports a payload only if its tag verifies (one tag check per clip:
-false-positive bound 2**-24). Each group then votes on whether it agrees with the verified codeword,
-which gives the per-0.5 s map of where the mark is. See docs/watermark.md for the measured robustness
-and its limits (time-stretch, low-rate Opus, 20 dB noise and echo are not survived).
+soft-decision Viterbi and reports a payload only if its tag verifies. If it does not, the detector
+looks for a time-stretch (speech sped up or slowed down by up to 5%, pitch kept): it scores time
+scales 0.5% apart on the clip's loudest 4 s windows, refines the best 0.1% apart on the whole clip
+and decodes that once more (at most two tag checks per clip: false-positive bound 2 * 2**-24). Each
+group then votes on whether it agrees with the verified codeword, which gives the per-0.5 s map of
+where the mark is. See docs/watermark.md for the measured robustness and its limits (low-rate codecs,
+20 dB noise, echo and mixing are not survived reliably).
 
 Streaming. The mark depends only on absolute sample position, so ``StreamingEmbedder`` processes any
 chunking identically to whole-clip ``embed`` (which is implemented with it); its two passes each hold
@@ -42,6 +45,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,11 +91,19 @@ _STEP_RATIO = 5.0
 _STEP_DB_PER_DECADE = 40.0
 _REFERENCE_BAND = 4  # 719 Hz
 _EPS = 1e-10  # energy floor, so digital silence has a finite log
+_DB_PER_NEPER = 20.0 / math.log(10.0)
 
 # ---- detection -----------------------------------------------------------------------------------
 DETECT_SR = 16000
 _FINE = 4  # the detector's hop is a quarter of the embedder's (4 ms)
-_SCALES = (1.0,)  # see docs/watermark.md: a scale search did not rescue WSOLA time-stretch
+# Time-stretch search (docs/watermark.md): decoding tolerates a scale only 0.1-0.2% off the true one
+# over a whole clip, but about 1% over a few seconds. So scales 0.5% apart are scored on the clip's
+# loudest few seconds, and the best one is refined 0.1% apart on the whole clip.
+_COARSE_SCALES = tuple(1.0 + 0.005 * k for k in range(-11, 12) if k)  # 1/scale: atempo 0.95-1.06
+_FINE_STEP = 0.001
+_FINE_SPAN = 4
+_WINDOW_SECONDS = 4.0
+_WINDOWS = 3
 MIN_DETECT_SECONDS = 1.0
 SEGMENT_SECONDS = 0.5
 _SEGMENT_THRESHOLD = 0.35  # mean per-group agreement above which a segment counts as marked
@@ -243,7 +255,7 @@ def _frames(x: np.ndarray, hop: int, count: int) -> np.ndarray:
 def _step(level: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Quantizer step (nepers) of groups of mean log-amplitude ``level`` (..., pairs) in group columns
     whose loudest tile has log-amplitude ``reference`` (...,). The embedding leaves both unchanged."""
-    below_db = (20.0 / math.log(10.0)) * (reference[..., None] - level)
+    below_db = _DB_PER_NEPER * (reference[..., None] - level)
     return STEP * np.clip(10.0 ** (below_db / _STEP_DB_PER_DECADE), 1.0, _STEP_RATIO)
 
 
@@ -443,7 +455,7 @@ def tile_log_amp(power: np.ndarray, scale: float = 1.0) -> np.ndarray:
     return 0.5 * np.log(tiles + _EPS)
 
 
-def _scaled(power: np.ndarray, scale: float) -> _Scaled:
+def _scaled(power: np.ndarray, scale: float, levels: Levels) -> _Scaled:
     log_amp = tile_log_amp(power, scale)
     width = _TILE_FRAMES * _FINE
     left, right = log_amp[:-width], log_amp[width:]
@@ -451,7 +463,7 @@ def _scaled(power: np.ndarray, scale: float) -> _Scaled:
     level = (left[:, 0::2] + right[:, 0::2] + left[:, 1::2] + right[:, 1::2]) / 4.0
     reference = np.maximum(left[:, _REFERENCE_BAND:].max(axis=1), right[:, _REFERENCE_BAND:].max(axis=1))
     contrast = contrast / _step(level, reference)  # in steps: the lattice is dither + bit / 2 + Z
-    weight = reliability(*reliability_features(log_amp, width))
+    weight = _RELIABILITY[reliability_features(log_amp, width, levels)]
     columns = max(1, -(-contrast.shape[0] // _SUB))
     grid = np.zeros((columns * _SUB, _N_PAIRS))
     grid[: contrast.shape[0]] = contrast
@@ -482,15 +494,29 @@ RELIABILITY_TABLE = (
 _RELIABILITY = np.array(RELIABILITY_TABLE)
 
 
-def reliability_features(log_amp: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Levels:
+    """A clip's loud tile level (dB, 95th percentile) and each band's floor (dB, 10th percentile)."""
+
+    loud_db: float
+    floor_db: np.ndarray  # (bands,)
+
+
+def clip_levels(log_amp: np.ndarray) -> Levels:
+    """Levels of tile log-amplitudes (frames, bands); measured once per clip, before any scale search."""
+    level_db = _DB_PER_NEPER * log_amp
+    return Levels(float(np.percentile(level_db, 95.0)), np.percentile(level_db, 10.0, axis=0))
+
+
+def reliability_features(log_amp: np.ndarray, width: int, levels: Levels) -> tuple[np.ndarray, np.ndarray]:
     """Table indices (starts, pairs) of each group: level below the loud tiles, level above the floor.
 
     Noise, codecs and echoes swamp the quiet tiles of speech first, so a group is as reliable as its
     weakest tile; both measures need no knowledge of the attack. log_amp: (frames, bands).
     """
-    level_db = (20.0 / math.log(10.0)) * log_amp
-    above_floor = level_db - np.percentile(level_db, 10.0, axis=0)
-    below_loud = level_db - np.percentile(level_db, 95.0)
+    level_db = _DB_PER_NEPER * log_amp
+    above_floor = level_db - levels.floor_db
+    below_loud = level_db - levels.loud_db
 
     def weakest(x: np.ndarray) -> np.ndarray:
         w = np.minimum(x[:-width], x[width:])
@@ -501,10 +527,6 @@ def reliability_features(log_amp: np.ndarray, width: int) -> tuple[np.ndarray, n
     return i, j
 
 
-def reliability(i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    return _RELIABILITY[i, j]
-
-
 def _presence_by_column(feat: _Scaled, secrets: _Secrets) -> np.ndarray:
     """Pilot agreement of each group column under each alignment: shape (M, period columns q, SUB).
 
@@ -513,12 +535,37 @@ def _presence_by_column(feat: _Scaled, secrets: _Secrets) -> np.ndarray:
     """
     columns = np.arange(_PERIOD_COLUMNS)
     target = secrets.dither[columns, secrets.pilot_pair] + secrets.pilot_bit / 2.0
-    reference = np.zeros((_PERIOD_COLUMNS, _N_PAIRS), dtype=complex)
-    reference[columns, secrets.pilot_pair] = np.exp(-2j * np.pi * target)
-    by_position = np.einsum("msk,pk->mps", feat.bit_phase, reference).real  # (M, positions, SUB)
+    pilots = feat.bit_phase[:, :, secrets.pilot_pair]  # (M, SUB, positions): each position's pilot pair
+    by_position = (pilots * np.exp(-2j * np.pi * target)).real.transpose(0, 2, 1)  # (M, positions, SUB)
     m = np.arange(by_position.shape[0])[:, None]
     position = (m - columns[None, :]) % _PERIOD_COLUMNS  # (M, q)
     return np.take_along_axis(by_position, position[:, :, None], axis=1)
+
+
+def _aligned(power: np.ndarray, scale: float, secrets: _Secrets, levels: Levels) -> tuple[_Scaled, _Alignment]:
+    """Features of ``power`` read at time-scale ``scale`` and their best alignment with the pilots."""
+    feat = _scaled(power, scale, levels)
+    presence = _presence_by_column(feat, secrets)
+    # one pair in N_PAIRS is a pilot: the variance of the pilot sum, unmarked, averaged over pairs
+    norm = np.sqrt((np.abs(feat.bit_phase) ** 2).sum(axis=(0, 2)) / _N_PAIRS / 2.0)
+    return feat, _best(presence.sum(axis=0), norm, scale)
+
+
+def _candidate_scales(power: np.ndarray, secrets: _Secrets, levels: Levels) -> Iterator[float]:
+    """Scale 1.0, then the time-scale factor the pilots point to (at most two tag checks per clip)."""
+    yield 1.0
+    windows = _loudest_windows(power)
+    coarse = max(_COARSE_SCALES, key=lambda scale: sum(_aligned(w, scale, secrets, levels)[1].z for w in windows))
+    fine = (coarse * (1.0 + _FINE_STEP * k) for k in range(-_FINE_SPAN, _FINE_SPAN + 1))
+    yield max(fine, key=lambda scale: _aligned(power, scale, secrets, levels)[1].z)
+
+
+def _loudest_windows(power: np.ndarray) -> list[np.ndarray]:
+    """Up to _WINDOWS non-overlapping stretches of _WINDOW_SECONDS of ``power``, loudest first."""
+    frames = min(power.shape[0], int(_WINDOW_SECONDS * DETECT_SR / (_plan(DETECT_SR).hop // _FINE)))
+    starts = np.arange(0, power.shape[0] - frames + 1, frames)
+    loudness = [power[i : i + frames].sum() for i in starts]
+    return [power[starts[i] : starts[i] + frames] for i in np.argsort(loudness)[::-1][:_WINDOWS]]
 
 
 def _best(presence: np.ndarray, norm: np.ndarray, scale: float) -> _Alignment:
@@ -589,12 +636,9 @@ def detect(audio: np.ndarray, sr: int, key: bytes) -> Detection:
     power = band_power(x)
     tried = 0
     best: tuple[_Alignment, _Scaled, np.ndarray] | None = None  # strongest failed candidate
-    for scale in _SCALES:
-        feat = _scaled(power, scale)
-        presence = _presence_by_column(feat, secrets)
-        # one pair in N_PAIRS is a pilot: the variance of the pilot sum, unmarked, averaged over pairs
-        norm = np.sqrt((np.abs(feat.bit_phase) ** 2).sum(axis=(0, 2)) / _N_PAIRS / 2.0)
-        align = _best(presence.sum(axis=0), norm, scale)
+    levels = clip_levels(tile_log_amp(power))
+    for scale in _candidate_scales(power, secrets, levels):
+        feat, align = _aligned(power, scale, secrets, levels)
         soft, position = _group_soft(feat, align, secrets.dither)
         tried += 1
         record, bits = _decode(soft, position, secrets)
