@@ -37,7 +37,9 @@ def snr_db(x: np.ndarray, y: np.ndarray) -> float:
     return 10.0 * math.log10(bench.power(x) / bench.power(y - x))
 
 
-def agreement(attacked: np.ndarray, record: int, secrets: wm._Secrets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def agreement(
+    attacked: np.ndarray, record: int, secrets: wm._Secrets
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-group agreement at the best alignment within the codec delay, and the groups' table indices."""
     power = wm.band_power(attacked)
     log_amp = wm.tile_log_amp(power)
@@ -63,7 +65,8 @@ def agreement(attacked: np.ndarray, record: int, secrets: wm._Secrets) -> tuple[
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / "../shared/data/librispeech/train-clean-100")
+    default_data = Path(__file__).resolve().parents[1] / "../shared/data/librispeech/train-clean-100"
+    parser.add_argument("--data", type=Path, default=default_data)
     parser.add_argument("--clips", type=int, default=24)
     parser.add_argument("--offset", type=int, default=100, help="skip this many files of --data first")
     parser.add_argument("--target-snr", type=float, default=30.5)
@@ -100,8 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"STEP for {args.target_snr} dB: {step:.4f}")
     print("RELIABILITY_TABLE = " + json.dumps([[round(float(v), 2) for v in row] for row in table]))
     if args.json:
-        print(json.dumps({"clips": len(clips), "mean_snr_db": mean_snr, "min_snr_db": min(snrs), "step": wm.STEP,
-                          "step_for_target": step, "table": table.round(3).tolist(), "counts": count.astype(int).tolist()}))
+        print(json.dumps({
+            "clips": len(clips), "mean_snr_db": mean_snr, "min_snr_db": min(snrs), "step": wm.STEP,
+            "step_for_target": step, "table": table.round(3).tolist(), "counts": count.astype(int).tolist(),
+        }))
     return 0
 
 

@@ -45,7 +45,7 @@ def _verdict(
         "marked_fraction": round(found.marked_fraction, 3) if record is not None else 0.0,
         "segments": [asdict(s) for s in found.segments] if record is not None else [],
         # 1.0 = as issued; e.g. 1.05 = the clip was slowed to 1/1.05 of its speed (pitch kept) after issue
-        "time_scale": round(float(found.scale), 4) if record is not None and found.scale is not None else None,
+        "time_scale": round(float(found.scale), 4) if record is not None and found.scale else None,
         "false_positive_bound": tag_checks * 2.0**-watermark.TAG_BITS,
     }
 

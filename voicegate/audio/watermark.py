@@ -63,8 +63,8 @@ _N_PAIRS = _N_BANDS // 2
 _TILE_FRAMES = 4  # 64 ms
 # All four frames of a tile are measured, the outer two at half weight. They overlap the neighbouring
 # tiles by half a window, so the detector reads a little of the neighbours' gains (self-noise), but
-# they carry half the energy the embedder spends: measuring only the two inner frames wasted it, and
-# measured 0-6% exact recovery after mp3 32k where this reads 84% at the same SNR.
+# they carry half the energy the embedder spends: measuring only the two inner frames wasted it (on
+# tuning clips at the same SNR, exact recovery after mp3 32k rose from 56% to 88% when all were read).
 _FRAME_WEIGHT = np.array([0.5, 1.0, 1.0, 0.5])
 _GROUP_FRAMES = 2 * _TILE_FRAMES  # one group column: 128 ms
 _PERIOD_COLUMNS = 21
@@ -451,7 +451,9 @@ def tile_log_amp(power: np.ndarray, scale: float = 1.0) -> np.ndarray:
         lo = np.minimum(at.astype(np.int64), power.shape[0] - 2)
         frac = (at - lo)[:, None]
         resampled = power[lo] * (1.0 - frac) + power[lo + 1] * frac
-    tiles = sum(_FRAME_WEIGHT[f] * resampled[f * _FINE : count - (_TILE_FRAMES - 1 - f) * _FINE] for f in range(_TILE_FRAMES))
+    tiles = sum(
+        _FRAME_WEIGHT[f] * resampled[f * _FINE : count - (_TILE_FRAMES - 1 - f) * _FINE] for f in range(_TILE_FRAMES)
+    )
     return 0.5 * np.log(tiles + _EPS)
 
 
@@ -542,7 +544,9 @@ def _presence_by_column(feat: _Scaled, secrets: _Secrets) -> np.ndarray:
     return np.take_along_axis(by_position, position[:, :, None], axis=1)
 
 
-def _aligned(power: np.ndarray, scale: float, secrets: _Secrets, levels: Levels) -> tuple[_Scaled, _Alignment]:
+def _aligned(
+    power: np.ndarray, scale: float, secrets: _Secrets, levels: Levels
+) -> tuple[_Scaled, _Alignment]:
     """Features of ``power`` read at time-scale ``scale`` and their best alignment with the pilots."""
     feat = _scaled(power, scale, levels)
     presence = _presence_by_column(feat, secrets)
@@ -555,7 +559,10 @@ def _candidate_scales(power: np.ndarray, secrets: _Secrets, levels: Levels) -> I
     """Scale 1.0, then the time-scale factor the pilots point to (at most two tag checks per clip)."""
     yield 1.0
     windows = _loudest_windows(power)
-    coarse = max(_COARSE_SCALES, key=lambda scale: sum(_aligned(w, scale, secrets, levels)[1].z for w in windows))
+    def presence(scale: float) -> float:
+        return sum(_aligned(window, scale, secrets, levels)[1].z for window in windows)
+
+    coarse = max(_COARSE_SCALES, key=presence)
     fine = (coarse * (1.0 + _FINE_STEP * k) for k in range(-_FINE_SPAN, _FINE_SPAN + 1))
     yield max(fine, key=lambda scale: _aligned(power, scale, secrets, levels)[1].z)
 
