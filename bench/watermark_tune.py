@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     files = bench.audio_files(args.data)[args.offset : args.offset + args.clips]
-    if not files:
-        raise SystemExit(f"no audio files under {args.data} after the first {args.offset}")
+    if len(files) < 2:  # the mixing attack mixes in another clip
+        raise SystemExit(f"need at least 2 audio files under {args.data} after the first {args.offset}")
     clips = [bench.load(f) for f in files]
     rng = np.random.default_rng(1)
     secrets = wm._secrets(bench.KEY)
