@@ -37,16 +37,34 @@ def read_checked(paths: Iterable[Path], sha256: str, reinstall: str) -> bytes:
     return blob
 
 
-def onnx_session(model: bytes, device: str | None = None, threads: int = 0) -> Any:
-    """An onnxruntime session over checked model bytes; ``device``: None = CUDA when available, "cpu", "cuda"."""
+def onnx_session(model: bytes, device: str | None = None, threads: int = 1) -> Any:
+    """An onnxruntime session over checked model bytes; ``device``: None = CUDA when available, "cpu", "cuda".
+
+    ``threads``: intra-op threads of one run on the CPU (0: one per core). One by default: on a small machine
+    the cores are shared with the web server, other streams and voice fitting, and a run split over two threads
+    waits at every operator for whichever thread was descheduled (Kokoro's first chunk, 2 cores, one of them
+    busy elsewhere: ~400 ms on one thread, 430-660 ms on two; 250-290 ms on two only when both are idle).
+    Concurrent streams still use every core, one run each.
+    """
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
+    options.intra_op_num_threads = threads
+    # Idle intra-op workers otherwise spin after each run, taking the core the next step needs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(model, sess_options=options, providers=_providers(device))
     logger.info("onnx model loaded (%s, %.1f MB)", session.get_providers()[0], len(model) / 1e6)
     return session
+
+
+def one_blas_thread() -> None:
+    """numpy's BLAS (OpenBLAS) on one thread, for the rest of the process. The engines' matrices are small (the
+    fast engine's frame-bank lookup: a few hundred frames by 800), and OpenBLAS's idle workers spin after every
+    call, taking the core that the next step or another request needs (gateway overhead 21.5 -> 18.4 ms p50 on
+    the 2-core machine). Called when an engine loads its model, so it holds wherever an engine runs."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def _providers(device: str | None) -> list[str]:

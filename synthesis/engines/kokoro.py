@@ -29,7 +29,7 @@ import numpy as np
 import pyworld as pw
 
 from synthesis.engines import espeak
-from synthesis.engines.assets import onnx_session, read_checked
+from synthesis.engines.assets import one_blas_thread, onnx_session, read_checked
 from synthesis.engines.base import ENROLLMENT_SAMPLE_RATE, EngineError, checked_clips, speech_pieces
 from synthesis.engines.conversion import mean_unit, resample
 from synthesis.engines.search import FitConfig, cma_es
@@ -125,7 +125,7 @@ class KokoroModel:
         return np.clip(np.asarray(audio, np.float32).ravel(), -1.0, 1.0)
 
 
-def load_kokoro(assets: KokoroAssets = KokoroAssets(), device: str | None = None, threads: int = 0) -> KokoroModel:
+def load_kokoro(assets: KokoroAssets = KokoroAssets(), device: str | None = None, threads: int = 1) -> KokoroModel:
     parts, vocab_path, styles_path = assets.resolved()
     vocab = json.loads(read_checked([vocab_path], assets.vocab_sha256, REINSTALL).decode("utf-8"))["vocab"]
     with np.load(io.BytesIO(read_checked([styles_path], assets.styles_sha256, REINSTALL)), allow_pickle=False) as npz:
@@ -193,7 +193,7 @@ class QualityEngineConfig:
 
     assets: KokoroAssets = KokoroAssets()
     device: str | None = None
-    onnx_threads: int = 0
+    onnx_threads: int = 1  # per run; see assets.onnx_session (0: one per core)
     fit: FitConfig = field(default_factory=lambda: FitConfig(generations=10, popsize=12, sigma=0.6))
     pitch_steps: int = 7  # bisection steps on the pitch axis (each one synthesis of FIT_SENTENCE)
     # Kokoro takes ~0.4 s per second of speech here, so the first chunk is cut as short as a natural clause allows
@@ -220,6 +220,7 @@ class QualityEngine:
         if self._model is None:
             with self._lock:
                 if self._model is None:
+                    one_blas_thread()
                     self._model = load_kokoro(self.config.assets, self.config.device, self.config.onnx_threads)
         return self._model
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from synthesis.engines import espeak
-from synthesis.engines.assets import onnx_session, read_checked
+from synthesis.engines.assets import one_blas_thread, onnx_session, read_checked
 from synthesis.engines.base import ENROLLMENT_SAMPLE_RATE, EngineError, checked_clips, speech_pieces
 from synthesis.engines.conversion import ConversionError, VoiceConversion, fit_conversion, resample
 from synthesis.engines.search import FitConfig
@@ -63,7 +63,7 @@ class PiperAssets:
         return model, config
 
 
-def load_piper(assets: PiperAssets = PiperAssets(), device: str | None = None, threads: int = 0) -> Any:
+def load_piper(assets: PiperAssets = PiperAssets(), device: str | None = None, threads: int = 1) -> Any:
     """Build a ``piper.PiperVoice`` from hash-checked bytes. ``device``: None = CUDA when available, "cpu", "cuda"."""
     from piper.config import PiperConfig
     from piper.voice import PiperVoice
@@ -89,7 +89,7 @@ class FastEngineConfig:
 
     assets: PiperAssets = PiperAssets()
     device: str | None = None
-    onnx_threads: int = 0
+    onnx_threads: int = 1  # per run; see assets.onnx_session (0: one per core)
     fit: FitConfig = field(default_factory=FitConfig)
     first_clause_chars: int = 60  # split a longer first sentence at a comma so the first chunk comes sooner
     first_clause_min: int = 8  # ... as early as a greeting ("Good morning,")
@@ -117,6 +117,7 @@ class FastEngine:
         if self._voice is None:
             with self._lock:
                 if self._voice is None:
+                    one_blas_thread()
                     self._voice = load_piper(self.config.assets, self.config.device, self.config.onnx_threads)
         return self._voice
 
