@@ -82,20 +82,25 @@ def screen_text(key: ApiKey, text: str, now: datetime) -> AbuseFlag | None:
     if not matched:
         return None
     text_sha256 = audit.sha256_hex(text)
+    if _awaiting_review(key, text_sha256):  # the usual case for a repeated text: nothing to write, no transaction
+        return None
     with transaction.atomic():
-        pending = AbuseFlag.objects.filter(
-            api_key=key, kind=AbuseFlag.Kind.FRAUD_PATTERN, text_sha256=text_sha256, status=AbuseFlag.Status.OPEN
-        )
-        if pending.exists():
+        if _awaiting_review(key, text_sha256):  # asked again inside the transaction that writes the flag
             return None
         return _raise(key, AbuseFlag.Kind.FRAUD_PATTERN, {"patterns": matched}, now, text_sha256=text_sha256)
+
+
+def _awaiting_review(key: ApiKey, text_sha256: str) -> bool:
+    return AbuseFlag.objects.filter(
+        api_key=key, kind=AbuseFlag.Kind.FRAUD_PATTERN, text_sha256=text_sha256, status=AbuseFlag.Status.OPEN
+    ).exists()
 
 
 def flag_usage_spike(key: ApiKey, now: datetime) -> list[AbuseFlag]:
     """Flag each measure (requests, audio seconds) whose total today is a spike over the key's trailing daily
     mean; at most one flag per key, measure and day."""
     today = ratelimit.utc_day(now)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # a failure here fails the caller's transaction: no savepoint needed
         # Locking today's row serializes the checks of concurrent requests of this key, so one spike is one flag.
         usage = KeyDailyUsage.objects.select_for_update().filter(api_key=key, day=today).first()
         if usage is None or not any(getattr(usage, m) >= minimum for m, minimum in _minimums().items()):

@@ -126,19 +126,29 @@ def decide_synthesis(
     decision = evaluate(facts)
     if decision.allowed:
         assert key is not None
-        decision = _screen_and_spend(key, facts, text, now)
-    elif decision.reason is Reason.AUDIO_QUOTA_EXCEEDED:
-        decision = replace(decision, retry_after_seconds=ratelimit.seconds_until_next_day(now))
-    _audit(key, profile, purpose, engine, text, decision)
+        decision = _screen(key, facts, text, now)
+    # One commit for everything the decision writes: the request spent, the spike check, the audit event. Rows
+    # are taken in the order every writer takes them (minute window, day, then the audit chain head).
+    with transaction.atomic():
+        if decision.allowed:
+            assert key is not None
+            decision = _spend(key, facts, now)
+        elif decision.reason is Reason.AUDIO_QUOTA_EXCEEDED:
+            decision = replace(decision, retry_after_seconds=ratelimit.seconds_until_next_day(now))
+        _audit(key, profile, purpose, engine, text, decision)
     return decision
 
 
-def _screen_and_spend(key: ApiKey, facts: SynthesisFacts, text: str, now: datetime) -> Decision:
-    """The checks that write, run only for a request that passed every other: screen the text (a flag may
-    suspend the key), then spend a request of the key's minute, then look at the day's usage."""
+def _screen(key: ApiKey, facts: SynthesisFacts, text: str, now: datetime) -> Decision:
+    """Screen the text of a request that passed every other check; a flag may suspend the key, refusing this
+    very request. Runs before, not inside, the decision's transaction: a new flag appends to the audit chain,
+    and holding the chain head before the key's counter rows could deadlock against a concurrent request."""
     abuse.screen_text(key, text, now)
-    if key.suspended_at is not None:
-        return evaluate(replace(facts, key_suspended=True))
+    return evaluate(replace(facts, key_suspended=key.suspended_at is not None))
+
+
+def _spend(key: ApiKey, facts: SynthesisFacts, now: datetime) -> Decision:
+    """Spend a request of the key's minute, then look at the day's usage."""
     retry_after = ratelimit.take_request(key, now)
     if retry_after:
         return replace(evaluate(replace(facts, rate_limited=True)), retry_after_seconds=retry_after)
@@ -190,18 +200,17 @@ def consent_state(consents: list[ConsentArtifact], purpose: str, now: datetime) 
 
 
 def _audit(key: ApiKey | None, profile: VoiceProfile, purpose: str, engine: str, text: str, decision: Decision) -> None:
-    with transaction.atomic():
-        audit.record(
-            "synthesis.decision",
-            actor=audit.actor_for_key(key) if key is not None else "anonymous",
-            organization_id=profile.owner.organization_id,
-            target=profile,
-            data={
-                "allowed": decision.allowed,
-                "reason": decision.reason.value,
-                "purpose": purpose,
-                "engine": engine,
-                "text_sha256": audit.sha256_hex(text),
-                "key_prefix": key.prefix if key is not None else None,
-            },
-        )
+    audit.record(
+        "synthesis.decision",
+        actor=audit.actor_for_key(key) if key is not None else "anonymous",
+        organization_id=profile.owner.organization_id,
+        target=profile,
+        data={
+            "allowed": decision.allowed,
+            "reason": decision.reason.value,
+            "purpose": purpose,
+            "engine": engine,
+            "text_sha256": audit.sha256_hex(text),
+            "key_prefix": key.prefix if key is not None else None,
+        },
+    )

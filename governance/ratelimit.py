@@ -50,7 +50,7 @@ def take_request(key: ApiKey, now: datetime) -> int:
     """Spend one request of the key's minute. Returns 0 when within the limit (and counts the request in the
     day's usage), else the seconds until the next window opens."""
     window = _window_start(now)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # inside the decision's transaction, one more savepoint buys nothing
         if not _spend_in_window(key.pk, window, limits_for(key).requests_per_minute):
             return _seconds_until(window + WINDOW, now)
         _add_to_day(key.pk, utc_day(now), requests=1)
