@@ -8,6 +8,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +47,8 @@ def start(key: ApiKey | None, profile: VoiceProfile, text: str, purpose: str, en
         voice_state = _voice_state(profile, engine.name, key)
         record = _open_record(key, profile, purpose, engine.name, text)
     chunks = engine.stream(text, voice_state)  # engines normalize text for speech themselves
-    return SynthesisStream(record, engine.sample_rate, _marked_pcm(record, chunks, engine.sample_rate))
+    marked = _begun(_marked_pcm(record, chunks, engine.sample_rate))
+    return SynthesisStream(record, engine.sample_rate, _recorded(record, marked, engine.sample_rate, time.perf_counter()))
 
 
 def _voice_state(profile: VoiceProfile, engine_name: str, key: ApiKey | None) -> bytes:
@@ -76,26 +78,11 @@ def _text_context(record: SynthesisRecord) -> bytes:
 
 
 def _marked_pcm(record: SynthesisRecord, chunks: Iterator[np.ndarray], sample_rate: int) -> Iterator[bytes]:
-    """Watermark each chunk as it is produced, hash what leaves, and close the record whatever happens."""
+    """Watermark each chunk as it is produced; 16-bit PCM out. Touches no database (see _begun)."""
     embedder = watermark.StreamingEmbedder(sample_rate, record.pk, settings.VOICEGATE_WATERMARK_KEY)
-    output, started, samples = hashlib.sha256(), time.perf_counter(), 0
-    outcome = SynthesisRecord.Outcome.FAILED
-    try:
-        for chunk in _marked(embedder, chunks):
-            if chunk.size == 0:
-                continue
-            if samples == 0:
-                record.first_audio_ms = (time.perf_counter() - started) * 1000
-            pcm = _to_pcm16(chunk)
-            output.update(pcm)
-            samples += chunk.size
-            yield pcm
-        outcome = SynthesisRecord.Outcome.COMPLETED
-    except GeneratorExit:
-        outcome = SynthesisRecord.Outcome.INTERRUPTED
-        raise
-    finally:
-        _close_record(record, outcome, output.hexdigest(), samples / sample_rate)
+    for chunk in _marked(embedder, chunks):
+        if chunk.size:
+            yield _to_pcm16(chunk)
 
 
 def _marked(embedder: watermark.StreamingEmbedder, chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
@@ -106,6 +93,49 @@ def _marked(embedder: watermark.StreamingEmbedder, chunks: Iterator[np.ndarray])
 
 def _to_pcm16(chunk: np.ndarray) -> bytes:
     return (np.clip(chunk, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+# The first marked chunk is begun as soon as the request is decided, audited and recorded, on a thread of this
+# pool: the engine works while the request gets ready for audio (back through the view and the middleware, the
+# headers sent, the stream's own thread started). Only the engine and the watermark run there, no database work,
+# so a stream that is never read leaves nothing behind but its open record, as before. A thread is held only for
+# a first chunk; threads start as needed.
+_FIRST_CHUNKS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="synthesis-first-chunk")
+
+
+def _begun(pcm: Iterator[bytes]) -> Iterator[bytes]:
+    return _after(_FIRST_CHUNKS.submit(next, pcm, None), pcm)
+
+
+def _after(first: Future[bytes | None], pcm: Iterator[bytes]) -> Iterator[bytes]:
+    """The first chunk once it is ready (an engine error is raised here, in the reader), then the rest."""
+    try:
+        chunk = first.result()
+        if chunk is not None:
+            yield chunk
+            yield from pcm
+    finally:
+        wait([first])  # a generator still running on the pool's thread cannot be closed yet
+        getattr(pcm, "close", lambda: None)()
+
+
+def _recorded(record: SynthesisRecord, pcm: Iterator[bytes], sample_rate: int, started: float) -> Iterator[bytes]:
+    """Pass the audio on, hash what leaves, and close the record whatever happens."""
+    output, size = hashlib.sha256(), 0
+    outcome = SynthesisRecord.Outcome.FAILED
+    try:
+        for chunk in pcm:
+            if size == 0:
+                record.first_audio_ms = (time.perf_counter() - started) * 1000
+            output.update(chunk)
+            size += len(chunk)
+            yield chunk
+        outcome = SynthesisRecord.Outcome.COMPLETED
+    except GeneratorExit:
+        outcome = SynthesisRecord.Outcome.INTERRUPTED
+        raise
+    finally:
+        _close_record(record, outcome, output.hexdigest(), size / 2 / sample_rate)
 
 
 def _close_record(record: SynthesisRecord, outcome: str, output_sha256: str, duration_s: float) -> None:
