@@ -3,7 +3,8 @@
 Starts the service as `make run` does (uvicorn + ASGI app, SQLite, a private data dir), creates an
 organization, a verified voice owner, an active profile with a voice fitted from --data clips, and a key;
 then measures time to first audio byte (TTFB) for a 3-sentence request, p50 and p95 over N requests, the
-real-time factor, gateway overhead over the bare engine, and 4 concurrent streams.
+real-time factor, gateway overhead over the bare engine, and 4 concurrent streams. Bare calls and HTTP requests
+alternate, and the load average is printed at the start and the end: the figures are only comparable at similar load.
 
     .venv/bin/python bench/synthesis_latency.py [--data DIR] [--requests 50] [--engine fast] [--engine quality]
         [--quick-fit] [--json]
@@ -90,21 +91,14 @@ def _authorized_profile(engine_name: str, clips: list, quick_fit: bool) -> tuple
     return profile.pk, secret, state
 
 
-def _bare_engine(engine_name: str, state: bytes, runs: int) -> dict[str, float]:
-    from synthesis import registry
-
-    engine = registry.get(engine_name)
-    first, rtf = [], []
-    for _ in range(runs):
-        started = time.perf_counter()
-        samples, first_at = 0, None
-        for chunk in engine.stream(TEXT, state):
-            first_at = first_at or time.perf_counter() - started
-            samples += chunk.size
-        total = time.perf_counter() - started
-        first.append(first_at * 1000)
-        rtf.append(total / (samples / engine.sample_rate))
-    return {"ttfb_p50_ms": statistics.median(first), "ttfb_p95_ms": _percentile(first, 0.95), "rtf": statistics.median(rtf)}
+def _bare_run(engine: object, state: bytes) -> tuple[float, float, int]:
+    """One bare engine call: (time to the first chunk in ms, total seconds, audio bytes as 16-bit PCM)."""
+    started = time.perf_counter()
+    samples, first_at = 0, None
+    for chunk in engine.stream(TEXT, state):  # type: ignore[attr-defined]
+        first_at = first_at or time.perf_counter() - started
+        samples += chunk.size
+    return (first_at or 0.0) * 1000, time.perf_counter() - started, samples * 2
 
 
 def _one_request(port: int, body: bytes, secret: str) -> tuple[float, float, int]:
@@ -140,12 +134,25 @@ def _start_server(port: int, env: dict[str, str]) -> subprocess.Popen:
     raise SystemExit(f"the server did not start: {server.stderr.read()[-2000:]!r}")
 
 
-def _http(port: int, engine: str, profile: int, secret: str, requests: int, rate: int) -> dict[str, float]:
-    body = json.dumps({"profile": profile, "text": TEXT, "purpose": PURPOSE, "engine": engine, "format": "pcm"}).encode()
+def _bare_and_http(port: int, engine_name: str, profile: int, secret: str, state: bytes, requests: int) -> tuple[dict[str, float], dict[str, float]]:
+    """The bare engine and the HTTP request, one of each in turn: on a shared machine both then see the same load,
+    which comes and goes over minutes (measuring one after the other once made the overhead 80 ms or -130 ms)."""
+    from synthesis import registry
+
+    engine = registry.get(engine_name)
+    body = json.dumps({"profile": profile, "text": TEXT, "purpose": PURPOSE, "engine": engine_name, "format": "pcm"}).encode()
     _one_request(port, body, secret)  # warm the server's engine
-    results = [_one_request(port, body, secret) for _ in range(requests)]
-    ttfb = [r[0] for r in results]
-    rtf = [r[1] / (r[2] / 2 / rate) for r in results]
+    _bare_run(engine, state)
+    bare, http = [], []
+    for _ in range(requests):
+        bare.append(_bare_run(engine, state))
+        http.append(_one_request(port, body, secret))
+    return _summary(bare, engine.sample_rate), _summary(http, engine.sample_rate)
+
+
+def _summary(runs: list[tuple[float, float, int]], rate: int) -> dict[str, float]:
+    ttfb = [r[0] for r in runs]
+    rtf = [r[1] / (r[2] / 2 / rate) for r in runs]
     return {"ttfb_p50_ms": statistics.median(ttfb), "ttfb_p95_ms": _percentile(ttfb, 0.95), "rtf": statistics.median(rtf)}
 
 
@@ -181,14 +188,14 @@ def main() -> None:
     env = {**os.environ, "VOICEGATE_DATA_DIR": str(data_dir), "VOICEGATE_ENGINES": ",".join(engines)}
     server = _start_server(args.port, env)
     results: dict[str, object] = {}
+    load_start = os.getloadavg()
     try:
         from synthesis import registry
 
         for name in engines:
             profile, secret, state = _authorized_profile(name, clips, args.quick_fit)
             rate = registry.get(name).sample_rate
-            bare = _bare_engine(name, state, min(args.requests, 20))
-            gateway = _http(args.port, name, profile, secret, args.requests, rate)
+            bare, gateway = _bare_and_http(args.port, name, profile, secret, state, args.requests)
             results[name] = {
                 "bare_engine": bare,
                 "http": gateway,
@@ -198,13 +205,16 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    _print(results, args.requests)
+    load = {"start": load_start, "end": os.getloadavg()}
+    _print(results, args.requests, load)
     if args.json:
-        print(json.dumps({"requests": args.requests, "engines": results}))
+        print(json.dumps({"requests": args.requests, "load_average": load, "engines": results}))
 
 
-def _print(results: dict[str, object], requests: int) -> None:
+def _print(results: dict[str, object], requests: int, load: dict[str, tuple[float, float, float]]) -> None:
     print(f"\nSynthesis latency, 3-sentence request, {requests} requests over HTTP on loopback (baseline: bare engine)")
+    print("load average (1, 5, 15 min) at the start " + ", ".join(f"{v:.2f}" for v in load["start"])
+          + "; at the end " + ", ".join(f"{v:.2f}" for v in load["end"]))
     print(f"{'engine':8} {'measure':22} {'bare engine':>12} {'over HTTP':>12}")
     for name, r in results.items():
         for key, label in (("ttfb_p50_ms", "first audio p50 (ms)"), ("ttfb_p95_ms", "first audio p95 (ms)"), ("rtf", "real-time factor")):
