@@ -37,20 +37,18 @@ def read_checked(paths: Iterable[Path], sha256: str, reinstall: str) -> bytes:
     return blob
 
 
-def onnx_session(model: bytes, device: str | None = None, threads: int = 1) -> Any:
-    """An onnxruntime session over checked model bytes; ``device``: None = CUDA when available, "cpu", "cuda".
-
-    ``threads``: intra-op threads of one run on the CPU (0: one per core). One by default: on a small machine
-    the cores are shared with the web server, other streams and voice fitting, and a run split over two threads
-    waits at every operator for whichever thread was descheduled (Kokoro's first chunk, 2 cores, one of them
-    busy elsewhere: ~400 ms on one thread, 430-660 ms on two; 250-290 ms on two only when both are idle).
-    Concurrent streams still use every core, one run each.
-    """
+def onnx_session(model: bytes, device: str | None = None, threads: int = 0) -> Any:
+    """An onnxruntime session over checked model bytes; ``device``: None = CUDA when available, "cpu", "cuda";
+    ``threads``: intra-op threads of one run on the CPU (0: one per physical core)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    # Idle intra-op workers otherwise spin after each run, taking the core the next step needs.
+    if threads:
+        options.intra_op_num_threads = threads
+    # Idle intra-op workers spin by default, after every operator and every run. On a small machine shared with
+    # the web server, other streams and other jobs, they take the core the other thread of the same run (or the
+    # next step) is waiting for. Kokoro's first chunk ("Good morning,") on the 2 cores, two threads: 240-300 ms
+    # idle either way; with one core busy elsewhere 490-660 ms spinning, 335 ms not (one thread: 370-390 ms).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(model, sess_options=options, providers=_providers(device))
     logger.info("onnx model loaded (%s, %.1f MB)", session.get_providers()[0], len(model) / 1e6)

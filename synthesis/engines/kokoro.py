@@ -125,7 +125,7 @@ class KokoroModel:
         return np.clip(np.asarray(audio, np.float32).ravel(), -1.0, 1.0)
 
 
-def load_kokoro(assets: KokoroAssets = KokoroAssets(), device: str | None = None, threads: int = 1) -> KokoroModel:
+def load_kokoro(assets: KokoroAssets = KokoroAssets(), device: str | None = None, threads: int = 0) -> KokoroModel:
     parts, vocab_path, styles_path = assets.resolved()
     vocab = json.loads(read_checked([vocab_path], assets.vocab_sha256, REINSTALL).decode("utf-8"))["vocab"]
     with np.load(io.BytesIO(read_checked([styles_path], assets.styles_sha256, REINSTALL)), allow_pickle=False) as npz:
@@ -193,7 +193,7 @@ class QualityEngineConfig:
 
     assets: KokoroAssets = KokoroAssets()
     device: str | None = None
-    onnx_threads: int = 1  # per run; see assets.onnx_session (0: one per core)
+    onnx_threads: int = 0
     fit: FitConfig = field(default_factory=lambda: FitConfig(generations=10, popsize=12, sigma=0.6))
     pitch_steps: int = 7  # bisection steps on the pitch axis (each one synthesis of FIT_SENTENCE)
     # Kokoro takes ~0.4 s per second of speech here, so the first chunk is cut as short as a natural clause allows

@@ -63,7 +63,7 @@ class PiperAssets:
         return model, config
 
 
-def load_piper(assets: PiperAssets = PiperAssets(), device: str | None = None, threads: int = 1) -> Any:
+def load_piper(assets: PiperAssets = PiperAssets(), device: str | None = None, threads: int = 0) -> Any:
     """Build a ``piper.PiperVoice`` from hash-checked bytes. ``device``: None = CUDA when available, "cpu", "cuda"."""
     from piper.config import PiperConfig
     from piper.voice import PiperVoice
@@ -89,7 +89,7 @@ class FastEngineConfig:
 
     assets: PiperAssets = PiperAssets()
     device: str | None = None
-    onnx_threads: int = 1  # per run; see assets.onnx_session (0: one per core)
+    onnx_threads: int = 0
     fit: FitConfig = field(default_factory=FitConfig)
     first_clause_chars: int = 60  # split a longer first sentence at a comma so the first chunk comes sooner
     first_clause_min: int = 8  # ... as early as a greeting ("Good morning,")
