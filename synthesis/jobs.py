@@ -207,6 +207,10 @@ def _start_part(job: SynthesisJob, claim: str, part: str) -> gateway.SynthesisSt
     """The gate for one part. A job keeps to its key's per-minute limit by waiting the minute out; every
     other refusal (a daily quota included) ends the job."""
     while True:
+        # Each part is decided on the key, profile and owner as they are now: a key revoked or suspended, a
+        # profile suspended or an owner erased while the job runs stops the parts still to come.
+        job.api_key = ApiKey.objects.get(pk=job.api_key_id)
+        job.profile = VoiceProfile.objects.select_related("owner").get(pk=job.profile_id)
         try:
             return gateway.start(job.api_key, job.profile, part, job.purpose, job.engine)
         except SynthesisRefused as refusal:

@@ -13,7 +13,7 @@ import soundfile as sf
 from django.utils import timezone
 
 from governance import apikeys, audit, biometrics
-from governance.models import AuditEvent, BiometricBlob
+from governance.models import ApiKey, AuditEvent, BiometricBlob
 from synthesis import jobs
 from synthesis.models import FittedVoice, SynthesisJob, SynthesisRecord
 from synthesis.tasks import requeue_stalled_synthesis_jobs, run_synthesis_job
@@ -172,6 +172,24 @@ def test_key_revoked_before_the_run_fails_the_job(api, ready):
     job_id = submit(api, ready).json()["id"]
     apikeys.revoke(ready.key, actor="test", reason="leaked")
     assert jobs.run(job_id).error_code == "key_revoked"
+
+
+@pytest.mark.django_db
+def test_key_revoked_while_the_job_runs_stops_the_parts_still_to_come(api, ready, settings, monkeypatch):
+    settings.VOICEGATE_MAX_TEXT_CHARS = 80
+    job_id = submit(api, ready).json()["id"]
+    start = jobs.gateway.start
+
+    def start_then_revoke(*args, **kwargs):
+        stream = start(*args, **kwargs)
+        apikeys.revoke(ApiKey.objects.get(pk=ready.key.pk), actor="test", reason="leaked mid-job")
+        return stream
+
+    monkeypatch.setattr(jobs.gateway, "start", start_then_revoke)
+    job = jobs.run(job_id)
+
+    assert (job.status, job.error_code, job.parts_done) == (SynthesisJob.Status.FAILED, "key_revoked", 1)
+    assert job.records.count() == 1 and job.audio_id is None
 
 
 # --- re-delivery never produces two outputs ---------------------------------------------------------------------
