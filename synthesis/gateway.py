@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
@@ -77,7 +77,9 @@ def _text_context(record: SynthesisRecord) -> bytes:
     return f"synthesis-text:{record.pk}".encode()
 
 
-def _marked_pcm(record: SynthesisRecord, chunks: Iterator[np.ndarray], sample_rate: int) -> Iterator[bytes]:
+def _marked_pcm(
+    record: SynthesisRecord, chunks: Iterator[np.ndarray], sample_rate: int
+) -> Generator[bytes, None, None]:
     """Watermark each chunk as it is produced; 16-bit PCM out. Touches no database (see _begun)."""
     embedder = watermark.StreamingEmbedder(sample_rate, record.pk, settings.VOICEGATE_WATERMARK_KEY)
     for chunk in _marked(embedder, chunks):
@@ -103,11 +105,11 @@ def _to_pcm16(chunk: np.ndarray) -> bytes:
 _FIRST_CHUNKS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="synthesis-first-chunk")
 
 
-def _begun(pcm: Iterator[bytes]) -> Iterator[bytes]:
+def _begun(pcm: Generator[bytes, None, None]) -> Iterator[bytes]:
     return _after(_FIRST_CHUNKS.submit(next, pcm, None), pcm)
 
 
-def _after(first: Future[bytes | None], pcm: Iterator[bytes]) -> Iterator[bytes]:
+def _after(first: Future[bytes | None], pcm: Generator[bytes, None, None]) -> Iterator[bytes]:
     """The first chunk once it is ready (an engine error is raised here, in the reader), then the rest."""
     try:
         chunk = first.result()
@@ -116,7 +118,7 @@ def _after(first: Future[bytes | None], pcm: Iterator[bytes]) -> Iterator[bytes]
             yield from pcm
     finally:
         wait([first])  # a generator still running on the pool's thread cannot be closed yet
-        getattr(pcm, "close", lambda: None)()
+        pcm.close()
 
 
 def _recorded(record: SynthesisRecord, pcm: Iterator[bytes], sample_rate: int, started: float) -> Iterator[bytes]:

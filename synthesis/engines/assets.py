@@ -50,16 +50,17 @@ def onnx_session(model: bytes, device: str | None = None, threads: int = 0) -> A
     # next step) is waiting for. Kokoro's first chunk ("Good morning,") on the 2 cores, two threads: 240-300 ms
     # idle either way; with one core busy elsewhere 490-660 ms spinning, 335 ms not (one thread: 370-390 ms).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    _one_blas_thread()
     session = onnxruntime.InferenceSession(model, sess_options=options, providers=_providers(device))
     logger.info("onnx model loaded (%s, %.1f MB)", session.get_providers()[0], len(model) / 1e6)
     return session
 
 
-def one_blas_thread() -> None:
+def _one_blas_thread() -> None:
     """numpy's BLAS (OpenBLAS) on one thread, for the rest of the process. The engines' matrices are small (the
     fast engine's frame-bank lookup: a few hundred frames by 800), and OpenBLAS's idle workers spin after every
     call, taking the core that the next step or another request needs (gateway overhead 21.5 -> 18.4 ms p50 on
-    the 2-core machine). Called when an engine loads its model, so it holds wherever an engine runs."""
+    the 2-core machine). Set with every engine's ONNX session, so it holds wherever an engine runs."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")

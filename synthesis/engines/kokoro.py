@@ -29,7 +29,7 @@ import numpy as np
 import pyworld as pw
 
 from synthesis.engines import espeak
-from synthesis.engines.assets import one_blas_thread, onnx_session, read_checked
+from synthesis.engines.assets import onnx_session, read_checked
 from synthesis.engines.base import ENROLLMENT_SAMPLE_RATE, EngineError, checked_clips, speech_pieces
 from synthesis.engines.conversion import mean_unit, resample
 from synthesis.engines.search import FitConfig, cma_es
@@ -220,7 +220,6 @@ class QualityEngine:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    one_blas_thread()
                     self._model = load_kokoro(self.config.assets, self.config.device, self.config.onnx_threads)
         return self._model
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from synthesis.engines import espeak
-from synthesis.engines.assets import one_blas_thread, onnx_session, read_checked
+from synthesis.engines.assets import onnx_session, read_checked
 from synthesis.engines.base import ENROLLMENT_SAMPLE_RATE, EngineError, checked_clips, speech_pieces
 from synthesis.engines.conversion import ConversionError, VoiceConversion, fit_conversion, resample
 from synthesis.engines.search import FitConfig
@@ -117,7 +117,6 @@ class FastEngine:
         if self._voice is None:
             with self._lock:
                 if self._voice is None:
-                    one_blas_thread()
                     self._voice = load_piper(self.config.assets, self.config.device, self.config.onnx_threads)
         return self._voice
 
