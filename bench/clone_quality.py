@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"same": float(np.mean(list(same.values()))),
                               "stranger": float(np.mean(list(stranger.values()))), "engines": {}}
     for engine_name in args.engines.split(","):
-        engine = engines.build(engine_name)
+        engine = engines.build(engine_name, Path(args.models))  # as the service builds it: fits checked by ear
         print(f"engine {engine_name}:", flush=True)
         rows = [_speaker_row(engine, name, fs, held[name], same[name], stranger[name], cfg, args)
                 for name, fs in files.items()]
@@ -111,15 +111,17 @@ def _speaker_row(engine: Engine, name: str, fs: list[Path], held: np.ndarray, sa
     t0 = time.perf_counter()
     state = engine.fit_voice([_read(f) for f in fs[:args.enroll]])
     fit_s = time.perf_counter() - t0
+    fitted = json.loads(state)
     row: dict[str, Any] = {"speaker": name, "same": same, "stranger": stranger, "fit_s": fit_s,
-                           "fit_score": json.loads(state)["score"]}
+                           "fit_score": fitted["score"], "knn_mix": fitted.get("knn_mix"), "guard_wer": fitted.get("guard_wer")}
     for voice, voice_state in (("base", b""), ("fit", state)):
         audio = [_speak(engine, s, voice_state) for s in SENTENCES]
         row[f"secs_{voice}"] = float(np.mean([cosine(embed(a), held) for a in audio]))
         row[f"norm_{voice}"] = (row[f"secs_{voice}"] - stranger) / (same - stranger)
         row[f"wer_{voice}"] = float(np.mean([_wer(a, s, cfg) for a, s in zip(audio, SENTENCES)]))
     print(f"  {name}: fit {fit_s:.1f} s, SECS base {row['secs_base']:.3f} fit {row['secs_fit']:.3f} "
-          f"(same {same:.3f}, stranger {stranger:.3f}), WER base {row['wer_base']:.1%} fit {row['wer_fit']:.1%}",
+          f"(same {same:.3f}, stranger {stranger:.3f}), WER base {row['wer_base']:.1%} fit {row['wer_fit']:.1%}"
+          + (f", kNN mix {row['knn_mix']:.2f} (guard WER {row['guard_wer']:.1%})" if row["knn_mix"] is not None else ""),
           flush=True)
     return row
 

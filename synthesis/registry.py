@@ -21,5 +21,5 @@ def get(name: str) -> Engine:
         if name not in _instances:
             if name not in engines.BUILT_IN:
                 raise UnknownEngine(f"engine {name!r} is not built into this release")
-            _instances[name] = engines.build(name)
+            _instances[name] = engines.build(name, settings.VOICEGATE_MODEL_DIR)
         return _instances[name]

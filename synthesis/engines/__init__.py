@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 from synthesis.engines.base import ENROLLMENT_SAMPLE_RATE, Engine, EngineError
 
@@ -19,8 +20,11 @@ BUILT_IN = {
 }
 
 
-def build(name: str) -> Engine:
-    """A new engine called ``name`` with its default configuration. Raises KeyError for an unknown name."""
+def build(name: str, model_dir: Path | None = None) -> Engine:
+    """A new engine called ``name`` with its default configuration. Raises KeyError for an unknown name.
+
+    ``model_dir``: where the offline speech recognizer's weights are assembled, for an engine that checks its fits
+    by ear (``fast``: see :mod:`synthesis.engines.intelligibility`); None leaves that check out."""
     module, cls = BUILT_IN[name].split(":")
-    engine: Engine = getattr(importlib.import_module(module), cls)()
+    engine: Engine = getattr(importlib.import_module(module), cls).deployed(model_dir)
     return engine

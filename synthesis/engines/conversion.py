@@ -76,6 +76,7 @@ class VoiceConversion:
     knn_mix: float = 0.0  # 0..1: how much of each voiced frame's envelope detail comes from the nearest target frames
     bank: str = ""  # base64 float16 (frames, len(GRID_HZ)): target envelope detail (row-centred ln-power residuals)
     score: float = float("nan")  # embedding cosine reached while fitting (information only)
+    guard_wer: float = float("nan")  # WER of the intelligibility guard's sentences, when checked (information only)
     version: int = STATE_VERSION
 
     def to_bytes(self) -> bytes:

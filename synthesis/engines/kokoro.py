@@ -212,6 +212,11 @@ class QualityEngine:
     name: str = "quality"
     sample_rate: int = SAMPLE_RATE
 
+    @classmethod
+    def deployed(cls, model_dir: object = None) -> QualityEngine:
+        """The engine as :func:`synthesis.engines.build` makes it (the style fit needs no recognizer)."""
+        return cls()
+
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._model: KokoroModel | None = None

