@@ -213,7 +213,7 @@ class QualityEngine:
     sample_rate: int = SAMPLE_RATE
 
     @classmethod
-    def deployed(cls, model_dir: object = None) -> QualityEngine:
+    def deployed(cls, model_dir: Path | None = None) -> QualityEngine:
         """The engine as :func:`synthesis.engines.build` makes it (the style fit needs no recognizer)."""
         return cls()
 
