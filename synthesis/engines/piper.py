@@ -157,6 +157,7 @@ class FastEngine:
         return np.clip(np.concatenate(pieces), -1.0, 1.0)
 
     def _intelligibility_guard(self, transcriber: Transcriber) -> Guard:
+        """The guard sentences' noisy renderings, made once per engine, heard by ``transcriber``."""
         if self._guard is None:
             texts = [s for s in GUARD_SENTENCES for _ in range(RENDERINGS)]
             checked = Guard(texts, [self.base_audio(s) for s in texts], SAMPLE_RATE, transcriber)
