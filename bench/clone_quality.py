@@ -1,4 +1,4 @@
-"""Clone quality of each engine (`fast`: Piper joe + per-voice conversion; `quality`: Kokoro + fitted style)
+"""Clone quality of each engine (`fast`: Piper joe + per-voice conversion; `quality`: Kokoro + fitted style + conversion)
 against its own unfitted base voice.
 
 Protocol (LibriSpeech layout under --data: one folder per speaker of 16 kHz FLAC utterances, sorted by name):
@@ -112,8 +112,10 @@ def _speaker_row(engine: Engine, name: str, fs: list[Path], held: np.ndarray, sa
     state = engine.fit_voice([_read(f) for f in fs[:args.enroll]])
     fit_s = time.perf_counter() - t0
     fitted = json.loads(state)
+    conversion = fitted.get("conversion") or fitted  # the quality engine's state holds its conversion inside
     row: dict[str, Any] = {"speaker": name, "same": same, "stranger": stranger, "fit_s": fit_s,
-                           "fit_score": fitted["score"], "knn_mix": fitted.get("knn_mix"), "guard_wer": fitted.get("guard_wer")}
+                           "fit_score": fitted["score"], "knn_mix": conversion.get("knn_mix"),
+                           "guard_wer": conversion.get("guard_wer")}
     for voice, voice_state in (("base", b""), ("fit", state)):
         audio = [_speak(engine, s, voice_state) for s in SENTENCES]
         row[f"secs_{voice}"] = float(np.mean([cosine(embed(a), held) for a in audio]))

@@ -13,7 +13,7 @@ import soundfile as sf
 from synthesis import engines
 from synthesis.engines import Engine, EngineError
 from synthesis.engines.assets import WeightsMismatch
-from synthesis.engines.conversion import resample
+from synthesis.engines.conversion import VoiceConversion, resample
 from synthesis.engines.kokoro import (
     FIT_SENTENCE,
     MAX_TOKENS,
@@ -43,7 +43,8 @@ def _clip(name: str) -> np.ndarray:
 @pytest.fixture(scope="module")
 def engine() -> QualityEngine:
     # A far smaller search than production (about 12 syntheses instead of about 130) keeps the test to seconds.
-    return QualityEngine(QualityEngineConfig(fit=FitConfig(seed=0, generations=1, popsize=4), pitch_steps=3))
+    small = FitConfig(seed=0, generations=1, popsize=4)
+    return QualityEngine(QualityEngineConfig(fit=small, pitch_steps=3, conversion_fit=small))
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +120,11 @@ def test_corrupt_voice_state_is_refused(engine: QualityEngine, fitted: bytes) ->
     variants = [b"not json", b'{"version": 99}', b"\xff\xfe", b"[]",
                 json.dumps(state | {"timbre": state["timbre"][:10]}).encode(),
                 json.dumps(state | {"timbre": [float("nan")] * 128}).encode().replace(b"NaN", b"1e999"),
-                json.dumps(state | {"pitch": 40.0}).encode(), json.dumps(state | {"extra": 1}).encode()]
+                json.dumps(state | {"pitch": 40.0}).encode(), json.dumps(state | {"extra": 1}).encode(),
+                json.dumps(state | {"conversion": "not a conversion"}).encode(),
+                json.dumps(state | {"conversion": state["conversion"] | {"version": 99}}).encode(),
+                json.dumps(state | {"conversion": state["conversion"] | {"warp": 40.0}}).encode(),
+                json.dumps(state | {"conversion": state["conversion"] | {"bank": "%%%"}}).encode()]
     for blob in variants:
         with pytest.raises(EngineError) as exc:
             next(engine.stream("Hello.", blob))
@@ -149,6 +154,35 @@ def test_stream_yields_finite_audible_chunks_first_one_first(engine: QualityEngi
         assert np.all(np.isfinite(chunk)) and np.max(np.abs(chunk)) <= 1.0
         assert np.sqrt(np.mean(chunk ** 2)) > 0.01
     assert 3.0 < sum(c.size for c in [first, *rest]) / SAMPLE_RATE < 15.0
+
+
+def test_fitted_voice_speaks_through_the_conversion_fitted_on_its_style(engine: QualityEngine, fitted: bytes) -> None:
+    voice = KokoroVoice.from_bytes(fitted)
+    conversion = voice.converter()
+    assert isinstance(conversion, VoiceConversion) and conversion.bank
+    style_only = replace(voice, conversion=None).to_bytes()
+    spoken, unconverted = (np.concatenate(list(engine.stream("We walked along the river.", state)))
+                           for state in (fitted, style_only))
+    np.testing.assert_allclose(spoken, conversion.apply(unconverted, SAMPLE_RATE), atol=1e-6)
+    assert not np.allclose(spoken[:unconverted.size], unconverted[:spoken.size], atol=1e-2)
+
+
+def test_a_conversion_that_gains_nothing_on_its_own_objective_is_not_kept(engine: QualityEngine) -> None:
+    def blind(samples_16k: np.ndarray) -> np.ndarray:  # an encoder that hears no difference between voices
+        return np.ones(256, np.float32) / 16.0
+
+    deaf = QualityEngine(engine.config, embedder=blind)
+    assert KokoroVoice.from_bytes(deaf.fit_voice([_clip("1688-142285-0006.flac")])).conversion is None
+
+
+def test_a_voice_fitted_before_conversions_existed_speaks_its_style_alone(engine: QualityEngine, fitted: bytes) -> None:
+    state = json.loads(fitted)
+    del state["conversion"]
+    voice = KokoroVoice.from_bytes(json.dumps(state).encode())
+    assert voice.converter() is None
+    spoken = np.concatenate(list(engine.stream("We walked along the river.", voice.to_bytes())))
+    tokens = engine.token_chunks("We walked along the river.")[0]
+    np.testing.assert_array_equal(spoken, engine.model().speak(tokens, np.asarray(voice.timbre, np.float32), voice.pitch))
 
 
 def test_pitch_position_moves_the_voice_down(engine: QualityEngine) -> None:

@@ -13,8 +13,8 @@ from django.conf import settings
 
 from synthesis import engines
 from synthesis.engines.conversion import GRID_HZ, VoiceConversion
-from synthesis.engines.intelligibility import GUARD_SENTENCES, MARGIN, Guard
-from synthesis.engines.piper import SAMPLE_RATE, FastEngine, FastEngineConfig, recognizer_in
+from synthesis.engines.intelligibility import GUARD_SENTENCES, MARGIN, Guard, recognizer_in
+from synthesis.engines.piper import SAMPLE_RATE, FastEngine, FastEngineConfig
 from synthesis.engines.search import FitConfig
 from tests.test_engine_fast import _clip
 
@@ -66,9 +66,10 @@ def test_detail_that_costs_no_words_is_kept(short_guard: Guard) -> None:
     assert checked.knn_mix == 0.1 and checked.guard_wer <= 0.05
 
 
-def test_the_service_builds_the_fast_engine_with_its_fits_checked_by_ear() -> None:
-    assert engines.build("fast", settings.VOICEGATE_MODEL_DIR).transcriber is not None
-    assert engines.build("fast").transcriber is None
+@pytest.mark.parametrize("name", ["fast", "quality"])
+def test_the_service_builds_each_engine_with_its_conversions_checked_by_ear(name: str) -> None:
+    assert engines.build(name, settings.VOICEGATE_MODEL_DIR).transcriber is not None
+    assert engines.build(name).transcriber is None
 
 
 def test_a_checked_fit_moves_only_the_mix_and_records_how_well_it_reads(short_guard: Guard) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +25,15 @@ from voicegate.audio.statement import word_error_rate
 logger = logging.getLogger(__name__)
 
 Transcriber = Callable[[np.ndarray], str]  # 16 kHz (n,) float32 -> recognized text
+
+
+def recognizer_in(model_dir: Path) -> Transcriber:
+    """The offline recognizer (Whisper base, hash-checked weights assembled in ``model_dir``) as a function."""
+    from voicegate.audio import asr
+
+    config = asr.AsrConfig(cache_root=Path(model_dir))
+    return lambda samples_16k: asr.transcribe(samples_16k, config).text
+
 
 # Everyday words and a few longer ones, none of them in the clone-quality benchmark's sentences; the base voice
 # reads nearly all of them right with Whisper base (a word now and then in the seventh and eighth). About 85 words.

