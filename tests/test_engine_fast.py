@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import soundfile as sf
 
 from synthesis.engines import Engine, EngineError
 from synthesis.engines.assets import WeightsMismatch
-from synthesis.engines.conversion import VoiceConversion, resample
+from synthesis.engines.conversion import GRID_HZ, KNN_REACH_SHARE, VoiceConversion, _knn_detail, analyze, resample
 from synthesis.engines.search import FitConfig
 from synthesis.engines.piper import (
     SAMPLE_RATE,
@@ -89,10 +91,40 @@ def test_fitting_is_deterministic_given_the_seed(engine: FastEngine, fitted: byt
 def test_corrupt_voice_state_is_refused(engine: FastEngine) -> None:
     wild = VoiceConversion(5.0, 0.2, 5.0, 0.2, warp=40.0).to_bytes()
     bad_bank = VoiceConversion(5.0, 0.2, 5.0, 0.2, bank="!!notbase64").to_bytes()
-    for blob in (b"not json", b'{"version": 99}', b"\xff\xfe", b"[]", wild, bad_bank):
+    bad_reach = [VoiceConversion(5.0, 0.2, 5.0, 0.2, knn_reach=reach).to_bytes() for reach in (-1.0, 0.0, 1e999)]
+    for blob in (b"not json", b'{"version": 99}', b"\xff\xfe", b"[]", wild, bad_bank, *bad_reach,
+                 VoiceConversion(5.0, 0.2, 5.0, 0.2).to_bytes().replace(b'"knn_reach":null', b'"knn_reach":"far"')):
         with pytest.raises(EngineError) as exc:
             next(engine.stream("Hello.", blob))
         assert exc.value.code == "bad_voice_state"
+
+
+def test_frames_without_a_near_match_in_the_speakers_bank_keep_their_own_detail(engine: FastEngine,
+                                                                                fitted: bytes) -> None:
+    conversion = VoiceConversion.from_bytes(fitted)
+    assert conversion.knn_mix > 0 and conversion.knn_reach is not None
+    audio = engine.base_audio("We walked along the river until evening.", deterministic=True)
+    nowhere, everywhere = (replace(conversion, knn_reach=reach) for reach in (1e-9, 1e9))
+    np.testing.assert_array_equal(nowhere.apply(audio, SAMPLE_RATE),
+                                  replace(conversion, knn_mix=0.0).apply(audio, SAMPLE_RATE))
+    np.testing.assert_array_equal(everywhere.apply(audio, SAMPLE_RATE),
+                                  replace(conversion, knn_reach=None).apply(audio, SAMPLE_RATE))
+    assert not np.array_equal(conversion.apply(audio, SAMPLE_RATE), everywhere.apply(audio, SAMPLE_RATE))
+
+
+def test_the_reach_leaves_the_least_matched_share_of_the_base_voice_without_detail() -> None:
+    rng = np.random.default_rng(0)
+    bank = rng.normal(0.0, 1.0, (50, len(GRID_HZ))).astype(np.float16)
+    conversion = VoiceConversion(5.0, 0.2, 5.0, 0.2, knn_mix=1.0,
+                                 bank=base64.b64encode(bank.tobytes()).decode("ascii"))
+    t = np.arange(16_000 * 2) / 16_000
+    voice = analyze((0.3 * np.sign(np.sin(2 * np.pi * 130 * t)) * np.sin(2 * np.pi * 1.5 * t)).astype(np.float32),
+                    16_000)
+    reach = conversion.reach_on([voice])
+    logsp, hz = conversion._shaped(voice)
+    distances = _knn_detail(logsp[voice.f0 > 0], hz, *conversion._bank())[1]  # type: ignore[misc]
+    assert reach is not None and np.mean(distances <= reach) == pytest.approx(KNN_REACH_SHARE, abs=0.01)
+    assert replace(conversion, bank="").reach_on([voice]) is None
 
 
 def test_unusable_enrollment_is_refused(engine: FastEngine) -> None:

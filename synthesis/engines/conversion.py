@@ -9,6 +9,9 @@ at any sample rate. What it changes, frame by frame, after WORLD analysis (F0, s
   (formants move by that factor);
 * spectral envelope: a smooth gain curve (liftered log-spectrum difference) that brings the warped base voice's mean
   envelope to the target's, separately for voiced and unvoiced frames, scaled by a fitted strength;
+* frame detail: each voiced frame's envelope detail moves, by a fitted mix, toward the mean of its nearest frames
+  in a bank of the speaker's own frames; frames with no near match (the least-matched 30% of the base voice's)
+  keep their own, since there the nearest frames are of another speech sound;
 * aperiodicity: a fitted offset in dB (breathiness).
 
 The fitted parameters maximize the cosine of a speaker embedding (passed in, resemblyzer in production) between the
@@ -82,6 +85,7 @@ class VoiceConversion:
     gain_voiced: list[float] = field(default_factory=lambda: [0.0] * len(GRID_HZ))  # ln-power gain on GRID_HZ
     gain_unvoiced: list[float] = field(default_factory=lambda: [0.0] * len(GRID_HZ))
     knn_mix: float = 0.0  # 0..1: how much of each voiced frame's envelope detail comes from the nearest target frames
+    knn_reach: float | None = None  # frames whose nearest target frames are farther than this get no detail
     bank: str = ""  # base64 float16 (frames, len(GRID_HZ)): target envelope detail (row-centred ln-power residuals)
     score: float = float("nan")  # embedding cosine reached while fitting (information only)
     guard_wer: float = float("nan")  # WER of the intelligibility guard's sentences, when checked (information only)
@@ -115,6 +119,9 @@ class VoiceConversion:
                     0.5 < state.warp < 2.0 and 0.0 <= state.knn_mix <= 1.0 and 0.1 < state.f0_range < 5.0
                     and state.base_logf0_std > 0 and state.target_logf0_std >= 0):
                 raise ValueError("bad parameter")
+            if state.knn_reach is not None and not (isinstance(state.knn_reach, (int, float))
+                                                    and 0.0 < state.knn_reach < math.inf):
+                raise ValueError("bad kNN reach")
         except (ValueError, TypeError, binascii.Error) as exc:
             raise ConversionError(f"corrupt voice conversion state: {exc}") from exc
         return state
@@ -151,16 +158,39 @@ class VoiceConversion:
         return cached  # type: ignore[no-any-return]
 
     def _map_sp(self, feats: Features) -> np.ndarray:
+        logsp, hz = self._shaped(feats)
+        voiced = feats.f0 > 0
+        bank = self._bank()
+        if bank is not None and self.knn_mix > 0 and voiced.any():
+            detail, distance = _knn_detail(logsp[voiced], hz, *bank)
+            if self.knn_reach is not None:
+                detail[distance > self.knn_reach] = 0.0
+            logsp[voiced] += self.knn_mix * detail @ _grid_to(hz)
+        return np.exp(logsp)
+
+    def _shaped(self, feats: Features) -> tuple[np.ndarray, np.ndarray]:
+        """The ln-power envelope warped and gain-matched (before frame detail), and its bins' frequencies."""
         logsp = warp_log_envelope(np.log(feats.sp + 1e-16), feats.fs, self.warp)
         hz = np.linspace(0.0, feats.fs / 2, logsp.shape[1])
         gv = _gain_on(hz, np.asarray(self.gain_voiced))
         gu = _gain_on(hz, np.asarray(self.gain_unvoiced))
-        voiced = feats.f0 > 0
-        logsp += np.where(voiced[:, None], gv[None, :], gu[None, :])
+        return logsp + np.where((feats.f0 > 0)[:, None], gv[None, :], gu[None, :]), hz
+
+    def reach_on(self, base: Sequence[Features]) -> float | None:
+        """The kNN distance below which KNN_REACH_SHARE of the base voice's voiced frames fall (None without a bank).
+
+        Frame detail swaps one speech sound for another where the speaker's clips hold no frame like the one being
+        converted, so the least-matched frames of the base voice get none (measured: docs/engines.md)."""
         bank = self._bank()
-        if bank is not None and self.knn_mix > 0 and voiced.any():
-            logsp[voiced] += self.knn_mix * _knn_detail(logsp[voiced], hz, *bank) @ _grid_to(hz)
-        return np.exp(logsp)
+        if bank is None:
+            return None
+        distances = []
+        for feats in base:
+            logsp, hz = self._shaped(feats)
+            voiced = feats.f0 > 0
+            if voiced.any():
+                distances.append(_knn_detail(logsp[voiced], hz, *bank)[1])
+        return float(np.quantile(np.concatenate(distances), KNN_REACH_SHARE)) if distances else None
 
     def _map_ap(self, ap: np.ndarray) -> np.ndarray:
         if self.ap_db == 0.0:
@@ -216,6 +246,7 @@ def _smooth(curve: np.ndarray, lifter: int = _LIFTER) -> np.ndarray:
 _N_CEPSTRA = 24
 _KNN = 5
 _BANK_FRAMES = 800
+KNN_REACH_SHARE = 0.7  # of the base voice's voiced frames that get frame detail (the best-matched ones)
 
 
 def _centred(rows: np.ndarray) -> np.ndarray:
@@ -248,14 +279,17 @@ def _grid_to(hz: np.ndarray) -> np.ndarray:
     return _grid_to_cached(len(hz), float(hz[-1]))
 
 
-def _knn_detail(logsp: np.ndarray, hz: np.ndarray, bank: np.ndarray, bank_cep: np.ndarray) -> np.ndarray:
-    """Per frame: mean detail of the _KNN nearest target frames minus the frame's own detail, on GRID_HZ."""
+def _knn_detail(logsp: np.ndarray, hz: np.ndarray, bank: np.ndarray,
+                bank_cep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame: mean detail of the _KNN nearest target frames minus the frame's own detail, on GRID_HZ, and the
+    frame's RMS cepstral distance to those frames."""
     own = _centred(logsp @ _to_grid(len(hz), float(hz[-1])))
     cep = _cepstra(own)
     d = (cep ** 2).sum(1)[:, None] - 2 * cep @ bank_cep.T + (bank_cep ** 2).sum(1)[None, :]
     k = min(_KNN, len(bank))
     idx = np.argpartition(d, k - 1, axis=1)[:, :k]
-    return bank[idx].mean(axis=1) - own
+    distance = np.sqrt(np.maximum(np.take_along_axis(d, idx, axis=1).mean(axis=1), 0.0))
+    return bank[idx].mean(axis=1) - own, distance
 
 
 def _frame_bank(feats: Sequence[Features], target_mean: np.ndarray, seed: int) -> str:
@@ -351,12 +385,14 @@ def fit_conversion(
     def build(z: np.ndarray) -> VoiceConversion:
         warp = float(np.clip(warp0 * math.exp(0.08 * z[1]), 0.75, 1.35))
         gv, gu = _gains(target, base, warp, float(np.clip(0.8 + 0.4 * z[2], 0.0, 1.5)))
-        return VoiceConversion(
+        conv = VoiceConversion(
             base.logf0_mean, base.logf0_std, target.logf0_mean, target.logf0_std,
             f0_shift_st=float(np.clip(2.0 * z[0], -6, 6)), warp=warp,
             ap_db=float(np.clip(4.0 * z[3], -12, 12)), f0_range=float(np.clip(math.exp(0.3 * z[4]), 0.5, 2.0)),
             gain_voiced=[round(float(v), 4) for v in gv], gain_unvoiced=[round(float(v), 4) for v in gu],
             knn_mix=float(np.clip(0.7 + 0.3 * z[5], 0.0, 1.0)), bank=bank)
+        conv.knn_reach = conv.reach_on(base_feats)  # set per candidate: the objective hears what will be served
+        return conv
 
     def fitness(z: np.ndarray) -> float:
         conv = build(z)
