@@ -308,7 +308,7 @@ class QualityEngine:
         logger.info("quality voice fitted: score %.3f pitch %.2f (target %.0f Hz)", score, pitch, target_f0)
         conversion = self._fit_conversion(clips, target, timbre, pitch)
         return KokoroVoice([round(float(v), 5) for v in timbre], round(pitch, 4), round(score, 4),
-                           None if conversion is None else json.loads(conversion.to_bytes())).to_bytes()
+                           None if conversion is None else asdict(conversion)).to_bytes()
 
     def _fit_conversion(self, clips: list[np.ndarray], target: np.ndarray, timbre: np.ndarray,
                         pitch: float) -> VoiceConversion | None:
