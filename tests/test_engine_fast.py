@@ -13,7 +13,15 @@ import soundfile as sf
 
 from synthesis.engines import Engine, EngineError
 from synthesis.engines.assets import WeightsMismatch
-from synthesis.engines.conversion import GRID_HZ, KNN_REACH_SHARE, VoiceConversion, _knn_detail, analyze, resample
+from synthesis.engines.conversion import (
+    GRID_HZ,
+    KNN_REACH_SHARE,
+    VoiceConversion,
+    _knn_detail,
+    analyze,
+    resample,
+    sounding_span,
+)
 from synthesis.engines.search import FitConfig
 from synthesis.engines.piper import (
     SAMPLE_RATE,
@@ -110,6 +118,21 @@ def test_frames_without_a_near_match_in_the_speakers_bank_keep_their_own_detail(
     np.testing.assert_array_equal(everywhere.apply(audio, SAMPLE_RATE),
                                   replace(conversion, knn_reach=None).apply(audio, SAMPLE_RATE))
     assert not np.array_equal(conversion.apply(audio, SAMPLE_RATE), everywhere.apply(audio, SAMPLE_RATE))
+
+
+def test_silence_around_the_speech_passes_through_unconverted(engine: FastEngine, fitted: bytes) -> None:
+    conversion = VoiceConversion.from_bytes(fitted)
+    speech = engine.base_audio("We walked along the river.", deterministic=True)
+    pad = np.full(SAMPLE_RATE // 2, 1e-4, np.float32)  # -80 dBFS: a synthesizer's near-silence
+    audio = np.concatenate([pad, speech, pad])
+    start, end = sounding_span(audio, SAMPLE_RATE)
+    assert pad.size - SAMPLE_RATE // 10 < start < pad.size < end < pad.size + speech.size + SAMPLE_RATE // 10
+    converted = conversion.apply(audio, SAMPLE_RATE)
+    assert converted.shape == audio.shape
+    np.testing.assert_array_equal(converted[:start], audio[:start])
+    np.testing.assert_array_equal(converted[end:], audio[end:])
+    assert not np.allclose(converted[start:end], audio[start:end], atol=1e-3)
+    np.testing.assert_array_equal(conversion.apply(pad, SAMPLE_RATE), pad)
 
 
 def test_the_reach_leaves_the_least_matched_share_of_the_base_voice_without_detail() -> None:

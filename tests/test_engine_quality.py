@@ -182,7 +182,7 @@ def test_a_voice_fitted_before_conversions_existed_speaks_its_style_alone(engine
     assert voice.converter() is None
     spoken = np.concatenate(list(engine.stream("We walked along the river.", voice.to_bytes())))
     tokens = engine.token_chunks("We walked along the river.")[0]
-    np.testing.assert_array_equal(spoken, engine.model().speak(tokens, np.asarray(voice.timbre, np.float32), voice.pitch))
+    np.testing.assert_array_equal(spoken, engine.speak(tokens, np.asarray(voice.timbre, np.float32), voice.pitch))
 
 
 def test_pitch_position_moves_the_voice_down(engine: QualityEngine) -> None:
@@ -208,5 +208,5 @@ def test_fit_scores_at_least_the_base_voice_on_its_own_objective(engine: Quality
     enrolled = embed(_clip("1688-142285-0006.flac"))
     voice = KokoroVoice.from_bytes(fitted)
     base_timbre = np.asarray(engine.base_voice().timbre, np.float32)
-    base = np.concatenate([engine.model().speak(t, base_timbre, voice.pitch) for t in engine.token_chunks(FIT_SENTENCE)])
+    base = np.concatenate([engine.speak(t, base_timbre, voice.pitch) for t in engine.token_chunks(FIT_SENTENCE)])
     assert voice.score >= cosine(embed(resample(base, SAMPLE_RATE, 16_000)), enrolled) - 2e-3

@@ -46,6 +46,11 @@ BASE_F0_FLOOR = 71.0  # for the base voice only (Piper joe never goes below ~80 
 GRID_HZ = np.linspace(0.0, 8000.0, 257)  # frequency grid (Hz) of the stored gain curves
 _LIFTER = 40  # cepstral coefficients kept when smoothing a gain curve (~400 Hz resolution at 16 kHz)
 _TOP_HZ = 7600.0  # above this the target (16 kHz audio) says nothing; hold the gain from here up
+# The engines pad speech with silence (Kokoro: ~0.35 s before the first clause and a tail after it); WORLD costs the
+# same per second of silence as of speech, so only the sounding span (10 ms RMS above this, plus a margin) is
+# converted and the silence around it passes through as it is.
+SILENCE_DBFS = -60.0
+_SPAN_MARGIN_S = 0.05
 
 # What an engine's voice speaks (16 kHz) for a conversion to be fitted on: phonetically varied, ~10 s. Changing them
 # changes fits.
@@ -128,9 +133,15 @@ class VoiceConversion:
 
     def apply(self, audio: np.ndarray, fs: int) -> np.ndarray:
         """Convert base-voice audio: (n,) float32 at ``fs`` -> (n',) float32 at ``fs`` (n' ~ n), peak <= 0.95."""
-        if audio.size < fs // 50:
-            return audio.astype(np.float32)
-        return _synthesize(self._convert(analyze(audio, fs, f0_floor=BASE_F0_FLOOR)))
+        start, end = sounding_span(audio, fs)
+        out = np.array(audio, dtype=np.float32)
+        if end - start < fs // 50:
+            return out
+        converted = _synthesize(self._convert(analyze(audio[start:end], fs, f0_floor=BASE_F0_FLOOR)))
+        n = min(converted.size, end - start)
+        out[start:start + n] = converted[:n]
+        out[start + n:end] = 0.0  # WORLD's frames may stop short of the span's end, in its silent margin
+        return out
 
     def _convert(self, feats: Features) -> Features:
         return Features(feats.fs, self._map_f0(feats.f0), self._map_sp(feats), self._map_ap(feats.ap))
@@ -196,6 +207,20 @@ class VoiceConversion:
         if self.ap_db == 0.0:
             return ap
         return np.clip(ap * 10 ** (self.ap_db / 20), 1e-6, 1.0 - 1e-6)
+
+
+def sounding_span(audio: np.ndarray, fs: int) -> tuple[int, int]:
+    """[start, end) sample range from the first to the last 10 ms block above SILENCE_DBFS, widened by the margin;
+    (0, 0) when the whole clip is silent."""
+    hop = max(fs // 100, 1)
+    blocks = audio.size // hop
+    rms = np.sqrt(np.mean(np.square(audio[:blocks * hop].astype(np.float64)).reshape(blocks, hop), axis=1))
+    loud = np.flatnonzero(rms > 10 ** (SILENCE_DBFS / 20))
+    if loud.size == 0:
+        return 0, 0
+    margin = int(_SPAN_MARGIN_S * fs)
+    end = audio.size if loud[-1] == blocks - 1 else (loud[-1] + 1) * hop + margin
+    return max(0, int(loud[0]) * hop - margin), min(audio.size, end)
 
 
 def analyze(audio: np.ndarray, fs: int, with_ap: bool = True, f0_floor: float = F0_FLOOR) -> Features:
