@@ -132,7 +132,8 @@ class VoiceConversion:
         return state
 
     def apply(self, audio: np.ndarray, fs: int) -> np.ndarray:
-        """Convert base-voice audio: (n,) float32 at ``fs`` -> (n',) float32 at ``fs`` (n' ~ n), peak <= 0.95."""
+        """Convert base-voice audio: (n,) float32 at ``fs`` -> (n,) float32 at ``fs``; the converted span's peak
+        is at most 0.95, the silence around it is returned as it came."""
         start, end = sounding_span(audio, fs)
         out = np.array(audio, dtype=np.float32)
         if end - start < fs // 50:
