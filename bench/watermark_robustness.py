@@ -2,14 +2,20 @@
 
 Usage (from the project root):
     .venv/bin/python bench/watermark_robustness.py [--data DIR] [--limit N] [--json]
-        [--fp-clips 2000] [--fp-data DIR] [--no-false-positives] [--seed 0]
+        [--fp-clips 2000] [--fp-data DIR] [--no-false-positives] [--seed 0] [--engines fast,quality]
 
 For every clip of --data (audio files found recursively): embed a random 32-bit record id, apply each
 attack, detect, and count exact payload recovery (tag valid, id right), payload bit error rate (the 56
 decoded bits of the strongest alignment against the true ones) and detection rate. The baseline of the
 same run: the 'none' attack, and detection on the unmarked originals (false positives). Then the
 false-positive section: unmarked real speech excerpts (--fp-data, default train-clean-100 beside
---data), noise, synthetic music and speech marked under another key; no clip may be reported as marked.
+--data), unmarked synthetic speech, noise, synthetic music and speech marked under another key; no clip may be
+reported as marked.
+
+The engines' output (--engines, default both): each engine's base voice reads twelve two-sentence texts
+(6-9 s); each is marked as the gateway marks it (chunk by chunk at the engine's rate, sent as 16-bit PCM),
+brought to 16 kHz (the detector's rate) and put through the same attacks; splices and mixes draw on the real
+speech. Their unmarked renderings, whole and in 4 s excerpts, join the false-positive set.
 Quality: wide-band PESQ and SNR of marked against original. Speed: embed and detect as multiples of
 real time on one thread.
 
@@ -229,7 +235,16 @@ def _segment_score(found: wm.Detection, truth: list[tuple[float, float]]) -> tup
     return right, total
 
 
-def robustness(clips: list[np.ndarray], rng: np.random.Generator, log: Callable[[str], None]) -> dict:
+Mark = Callable[[int, np.ndarray, int], np.ndarray]  # (clip index, clip at 16 kHz, record id) -> marked at 16 kHz
+
+
+def _embed_whole(i: int, x: np.ndarray, record: int) -> np.ndarray:
+    return wm.embed(x, SR, record, KEY)
+
+
+def robustness(clips: list[np.ndarray], rng: np.random.Generator, log: Callable[[str], None],
+               mark: Mark = _embed_whole, others: list[np.ndarray] | None = None) -> dict:
+    """Every attack on every clip marked by ``mark``; splices and mixes draw on ``others`` (default: the other clips)."""
     ctx = Context(others=clips)
     tallies = {name: Tally() for name in ATTACKS}
     original_fp = 0
@@ -238,7 +253,7 @@ def robustness(clips: list[np.ndarray], rng: np.random.Generator, log: Callable[
     for i, x in enumerate(clips):
         record = int(rng.integers(0, 2**32))
         t0 = time.perf_counter()
-        y = wm.embed(x, SR, record, KEY)
+        y = mark(i, x, record)
         t1 = time.perf_counter()
         clean = wm.detect(y, SR, KEY)
         t2 = time.perf_counter()
@@ -247,8 +262,7 @@ def robustness(clips: list[np.ndarray], rng: np.random.Generator, log: Callable[
         quality["snr_db"].append(10 * math.log10(power(x) / power(y - x)))
         quality["pesq_wb"].append(pesq_wb(x, y))
         truth = wm._payload_bits(KEY, record)
-        others = clips[:i] + clips[i + 1 :] or clips
-        ctx.others = others
+        ctx.others = others or clips[:i] + clips[i + 1 :] or clips
         for name, attack in ATTACKS.items():
             found = clean if name == "none" else wm.detect(attack(y, rng, ctx), SR, KEY)
             t = tallies[name]
@@ -273,6 +287,52 @@ def pesq_wb(ref: np.ndarray, deg: np.ndarray) -> float:
     from pesq import pesq
 
     return float(pesq(SR, ref, deg, "wb"))
+
+
+# ---- the engines' output ------------------------------------------------------------------------------
+
+
+@dataclass
+class Spoken:
+    """One engine's unmarked output: each text as the chunks it streamed, at the engine's rate."""
+
+    engine: str
+    rate: int
+    chunks: list[list[np.ndarray]]
+
+    def unmarked_16k(self) -> list[np.ndarray]:
+        return [to_16k(np.concatenate(c), self.rate) for c in self.chunks]
+
+    def mark(self, i: int, x: np.ndarray, record: int) -> np.ndarray:
+        """Text i marked as the gateway marks it: chunk by chunk at the engine's rate, sent as 16-bit PCM;
+        then at 16 kHz, where the detector reads it and the attacks run."""
+        embedder = wm.StreamingEmbedder(self.rate, record, KEY)
+        marked = np.concatenate([*(embedder.process(c) for c in self.chunks[i]), embedder.flush()])
+        pcm16 = (np.clip(marked, -1.0, 1.0) * 32767.0).astype(np.int16)
+        return to_16k(pcm16 / 32767.0, self.rate)
+
+
+def engine_texts() -> list[str]:
+    """Twelve two-sentence requests (6-9 s spoken, about the length of the real clips), each sentence in two."""
+    from synthesis.engines.conversion import REFERENCE_SENTENCES
+    from synthesis.engines.intelligibility import GUARD_SENTENCES
+
+    sentences = GUARD_SENTENCES + REFERENCE_SENTENCES
+    return [f"{a} {b}" for a, b in zip(sentences, sentences[1:] + sentences[:1])]
+
+
+def speak(engine_name: str, texts: list[str]) -> Spoken:
+    """The engine's unfitted base voice reading ``texts`` (marking does not depend on the voice)."""
+    from synthesis import engines
+
+    engine = engines.build(engine_name)
+    return Spoken(engine_name, engine.sample_rate, [[np.asarray(c, np.float64) for c in engine.stream(t, b"")]
+                                                    for t in texts])
+
+
+def to_16k(x: np.ndarray, rate: int) -> np.ndarray:
+    g = math.gcd(rate, SR)
+    return resample_poly(x, SR // g, rate // g)
 
 
 # ---- false positives -----------------------------------------------------------------------------------
@@ -304,16 +364,23 @@ def _noise(rng: np.random.Generator, seconds: float) -> np.ndarray:
     return x / (np.abs(x).max() + 1e-9) * 10 ** (rng.uniform(-40, -3) / 20)
 
 
-def false_positive_set(speech: list[np.ndarray], count: int, rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
-    """count clips: ~45% unmarked speech excerpts, 20% noise, 20% music, 15% speech marked with another key."""
-    excerpts = [x[s : s + 4 * SR] for x in speech for s in range(0, max(1, x.size - 2 * SR), 4 * SR)]
-    excerpts = [e for e in excerpts if e.size >= 2 * SR]
+def _excerpts(clips: list[np.ndarray], stride_s: int) -> list[np.ndarray]:
+    cut = [x[s : s + 4 * SR] for x in clips for s in range(0, max(1, x.size - 2 * SR), stride_s * SR)]
+    return [e for e in cut if e.size >= 2 * SR]
+
+
+def false_positive_set(speech: list[np.ndarray], count: int, rng: np.random.Generator,
+                       synthetic: list[np.ndarray] = ()) -> list[tuple[str, np.ndarray]]:
+    """count clips: the unmarked synthetic speech whole and in 4 s excerpts 1 s apart, unmarked real speech
+    excerpts to ~45% with them, 20% noise, 20% music, 15% real speech marked with another key."""
+    out = [("synthetic", x) for x in [*synthetic, *_excerpts(list(synthetic), 1)]][: int(0.45 * count)]
+    excerpts = _excerpts(speech, 4)
     order = rng.permutation(len(excerpts))
-    n_speech = min(len(excerpts), int(0.45 * count))
+    n_speech = min(len(excerpts), int(0.45 * count) - len(out))
     n_other_key = int(0.15 * count)
-    n_noise = (count - n_speech - n_other_key) // 2
-    n_music = count - n_speech - n_other_key - n_noise
-    out = [("speech", excerpts[j]) for j in order[:n_speech]]
+    n_noise = (count - len(out) - n_speech - n_other_key) // 2
+    n_music = count - len(out) - n_speech - n_other_key - n_noise
+    out += [("speech", excerpts[j]) for j in order[:n_speech]]
     for j in order[n_speech : n_speech + n_other_key] if len(order) > n_speech else []:
         out.append(("other_key", wm.embed(excerpts[j], SR, int(rng.integers(2**32)), OTHER_KEY)))
     while sum(1 for k, _ in out if k == "other_key") < n_other_key:
@@ -348,19 +415,26 @@ def false_positives(clips: list[tuple[str, np.ndarray]]) -> dict:
 # ---- report ---------------------------------------------------------------------------------------------
 
 
-def table(results: dict) -> str:
-    lines = [f"{'attack':<20} {'exact':>7} {'BER':>7} {'TPR':>7}  target", "-" * 52]
-    for name, row in results["robustness"]["attacks"].items():
+def _attack_table(title: str, r: dict) -> list[str]:
+    lines = [title, f"{'attack':<20} {'exact':>7} {'BER':>7} {'TPR':>7}  target", "-" * 52]
+    for name, row in r["attacks"].items():
         target = 0.95 if name in RELAXED else 0.99
         flag = "ok" if row["exact"] >= target else f"MISS (<{target:.0%})"
         extra = f"  segments {row['segment_accuracy']:.1%}" if "segment_accuracy" in row else ""
         lines.append(f"{name:<20} {row['exact']:>7.1%} {row['ber']:>7.2%} {row['tpr']:>7.1%}  {flag}{extra}")
-    r = results["robustness"]
     lines.append(f"unmarked originals reported marked: {r['original_false_positive_rate']:.1%} (baseline)")
     q = r["quality"]
     lines.append(f"quality: PESQ-WB mean {q['pesq_wb']:.3f} (min {q['pesq_wb_min']:.3f}), SNR mean {q['snr_db']:.1f} dB")
-    s = r["speed_marked"]
+    return lines
+
+
+def table(results: dict) -> str:
+    lines = _attack_table(f"real speech ({results['clips']} clips of {results['data']})", results["robustness"])
+    s = results["robustness"]["speed_marked"]
     lines.append(f"speed (1 thread): embed {s['embed_x_realtime']:.0f}x, detect (marked) {s['detect_x_realtime']:.0f}x real time")
+    for name, r in results.get("engines", {}).items():
+        lines += ["", *_attack_table(f"engine {name!r}: {r['clips']} two-sentence clips, base voice, marked as streamed at "
+                                     f"{r['rate']} Hz, sent as 16-bit PCM", r)]
     if "false_positives" in results:
         f = results["false_positives"]
         kinds = ", ".join(f"{k} {v['reported_marked']}/{v['clips']}" for k, v in f["by_kind"].items())
@@ -379,6 +453,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fp-clips", type=int, default=2000)
     parser.add_argument("--no-false-positives", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--engines", default="fast,quality",
+                        help="engines whose output is marked and attacked too, and whose unmarked output joins the "
+                             "false-positive set (comma-separated; empty: none)")
     parser.add_argument("--json", action="store_true", help="print all results as one JSON object last")
     args = parser.parse_args(argv)
     try:
@@ -396,10 +473,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     results: dict = {"data": str(args.data), "clips": len(clips), "ffmpeg": ffmpeg_exe()}
     results["robustness"] = robustness(clips, rng, log)
+    synthetic: list[np.ndarray] = []
+    for name in filter(None, args.engines.split(",")):
+        spoken = speak(name, engine_texts())
+        unmarked = spoken.unmarked_16k()
+        results.setdefault("engines", {})[name] = {"clips": len(unmarked), "rate": spoken.rate} | robustness(
+            unmarked, rng, log, spoken.mark, others=clips)
+        synthetic += unmarked
     if not args.no_false_positives:
         fp_root = args.fp_data or args.data.parent / "train-clean-100"
         speech = clips + ([load(p) for p in audio_files(fp_root)] if fp_root.is_dir() else [])
-        results["false_positives"] = false_positives(false_positive_set(speech, args.fp_clips, rng))
+        results["false_positives"] = false_positives(false_positive_set(speech, args.fp_clips, rng, synthetic))
     results["seconds"] = time.perf_counter() - started
     print(table(results))
     print(f"total {results['seconds']:.0f} s")
