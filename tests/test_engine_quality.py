@@ -13,7 +13,7 @@ import soundfile as sf
 from synthesis import engines
 from synthesis.engines import Engine, EngineError
 from synthesis.engines.assets import WeightsMismatch
-from synthesis.engines.conversion import VoiceConversion, resample
+from synthesis.engines.conversion import VoiceConversion, resample, sounding_span
 from synthesis.engines.kokoro import (
     FIT_SENTENCE,
     MAX_TOKENS,
@@ -156,6 +156,15 @@ def test_stream_yields_finite_audible_chunks_first_one_first(engine: QualityEngi
     assert 3.0 < sum(c.size for c in [first, *rest]) / SAMPLE_RATE < 15.0
 
 
+def test_every_chunk_starts_speaking_within_a_twentieth_of_a_second(engine: QualityEngine) -> None:
+    """The pad token's silence before each chunk is cut: it doubled every pause and left crops with less mark."""
+    chunks = list(engine.stream(TEXT, b""))
+    assert len(chunks) >= 3
+    for chunk in chunks:
+        assert sounding_span(chunk, SAMPLE_RATE)[0] == 0
+        assert np.sqrt(np.mean(chunk[: int(0.1 * SAMPLE_RATE)] ** 2)) > 10 ** (-60 / 20)
+
+
 def test_fitted_voice_speaks_through_the_conversion_fitted_on_its_style(engine: QualityEngine, fitted: bytes) -> None:
     voice = KokoroVoice.from_bytes(fitted)
     conversion = voice.converter()
@@ -182,7 +191,9 @@ def test_a_voice_fitted_before_conversions_existed_speaks_its_style_alone(engine
     assert voice.converter() is None
     spoken = np.concatenate(list(engine.stream("We walked along the river.", voice.to_bytes())))
     tokens = engine.token_chunks("We walked along the river.")[0]
-    np.testing.assert_array_equal(spoken, engine.speak(tokens, np.asarray(voice.timbre, np.float32), voice.pitch))
+    rendered = engine.speak(tokens, np.asarray(voice.timbre, np.float32), voice.pitch)
+    assert spoken.size < rendered.size  # what the style renders, its leading silence cut
+    np.testing.assert_array_equal(spoken, rendered[rendered.size - spoken.size:])
 
 
 def test_pitch_position_moves_the_voice_down(engine: QualityEngine) -> None:
