@@ -80,14 +80,23 @@ def _fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
-def _speaker_dirs(data: Path, n: int) -> list[Path]:
-    return sorted(p for p in data.iterdir() if p.is_dir())[:n]
+def _speaker_dirs(data: Path, n: int, enroll: int) -> list[Path]:
+    """The first n speaker folders; the floor needs a stranger, the ceiling a real utterance beside the held-out one."""
+    if not data.is_dir():
+        raise SystemExit(f"--data {data}: not a folder")
+    speakers = sorted(p for p in data.iterdir() if p.is_dir())[:n]
+    if len(speakers) < 2:
+        raise SystemExit(f"--data {data} --speakers {n}: the stranger floor needs at least 2 speaker folders")
+    for speaker in speakers:
+        if len(list(speaker.glob("*.flac"))) < enroll + 2:
+            raise SystemExit(f"{speaker}: needs at least {enroll + 2} FLAC utterances (--enroll {enroll}, one real, one held out)")
+    return speakers
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(1)  # the bench shares 2 cores; one thread per op is faster under load
     cfg = asr.AsrConfig(cache_root=Path(args.models))
-    speakers = _speaker_dirs(Path(args.data), args.speakers)
+    speakers = _speaker_dirs(Path(args.data), args.speakers, args.enroll)
     files = {s.name: sorted(s.glob("*.flac")) for s in speakers}
     held = {name: embed(_read(fs[-1])) for name, fs in files.items()}
     real = {name: [embed(_read(f)) for f in fs[args.enroll:-1]] for name, fs in files.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 
 import numpy as np
@@ -157,6 +158,28 @@ def test_other_sample_rates(clip: np.ndarray) -> None:
     marked = wm.embed(at_24k, 24000, RECORD, KEY)
     assert wm.detect(marked, 24000, KEY).payload == RECORD
     assert wm.detect(resample_poly(marked, 2, 3), SR, KEY).payload == RECORD
+
+
+@pytest.mark.parametrize("sr", [22050, 44100])
+def test_the_band_dft_at_awkward_rates_gives_the_fft_numbers(sr: int) -> None:
+    """Where the frame length has a large prime factor the embedder multiplies by the band's DFT rows instead."""
+    plan = wm._plan(sr)
+    assert plan.band_dft is not None and wm._plan(24000).band_dft is None
+    by_fft = dataclasses.replace(plan, band_dft=None)
+    rng = np.random.default_rng(0)
+    windowed = rng.standard_normal((12, 2 * plan.hop))
+    change = rng.standard_normal((12, *plan.band_bins.shape)) + 1j * rng.standard_normal((12, *plan.band_bins.shape))
+    np.testing.assert_allclose(plan.band_spectra(windowed), by_fft.band_spectra(windowed), atol=1e-9)
+    np.testing.assert_allclose(plan.with_band_change(windowed, change), by_fft.with_band_change(windowed, change), atol=1e-12)
+
+
+def test_marks_at_22050_and_44100_hz_decode_there_and_at_16k(clip: np.ndarray) -> None:
+    from scipy.signal import resample_poly
+
+    for sr, up, down in ((22050, 441, 320), (44100, 441, 160)):
+        marked = wm.embed(resample_poly(clip.astype(float), up, down), sr, RECORD, KEY)
+        assert wm.detect(marked, sr, KEY).payload == RECORD
+        assert wm.detect(resample_poly(marked, down, up), SR, KEY).payload == RECORD
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -57,13 +57,13 @@ def decode(soft: np.ndarray, n_bits: int, wrap: int = 24) -> np.ndarray:
     steps = np.asarray(soft, dtype=np.float64).reshape(n_bits, 3)
     wrap = min(wrap, n_bits)
     extended = np.concatenate([steps[-wrap:], steps, steps[:wrap]])
+    branch = (extended @ _PRED_SIGNS.reshape(-1, 3).T).reshape(-1, _N_STATES, 2)  # (steps, 64, 2), all at once
     metric = np.zeros(_N_STATES)
     choices = np.empty((extended.shape[0], _N_STATES), dtype=np.int8)
-    for t, symbol in enumerate(extended):
-        candidates = metric[_PRED_STATE] + _PRED_SIGNS @ symbol  # (64, 2)
-        pick = np.argmax(candidates, axis=1)
-        choices[t] = pick
-        metric = candidates[_NEXT, pick]
+    for t in range(extended.shape[0]):
+        candidates = metric[_PRED_STATE] + branch[t]  # (64, 2)
+        choices[t] = candidates[:, 1] > candidates[:, 0]  # ties keep the first predecessor
+        metric = candidates.max(axis=1)
         metric -= metric.max()
     state = int(np.argmax(metric))
     decided = np.empty(extended.shape[0], dtype=np.int8)

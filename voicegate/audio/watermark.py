@@ -42,6 +42,7 @@ back at most one group column (128 ms) plus one hop (16 ms).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import math
@@ -49,6 +50,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft
 from scipy.signal import resample_poly
 
 from voicegate.audio import _wm_fec as fec
@@ -108,6 +110,13 @@ MIN_DETECT_SECONDS = 1.0
 SEGMENT_SECONDS = 0.5
 _SEGMENT_THRESHOLD = 0.35  # mean per-group agreement above which a segment counts as marked
 _MIN_KEY_BYTES = 16
+# The detector's features: single precision is ample for contrasts of a few hundredths of a neper, and numpy
+# vectorizes its log, exp, cos and sin, which is what makes the time-scale search over an unmarked clip cheap.
+_FEATURE_DTYPE = np.float32
+_POWER_BLOCK = 256  # frames transformed at a time (1 s of audio)
+# An FFT whose length has a prime factor above this is slow (706 = 2 x 353 at 22.05 kHz: 8x a 720-point one);
+# there the embedder takes the DFT of the band's 96 bins as a matrix product instead, the same numbers 2x faster.
+_FFT_PRIME_LIMIT = 13
 
 
 @dataclass(frozen=True)
@@ -234,8 +243,38 @@ class _Plan:
     hop: int
     window: np.ndarray  # (2 hop,) sqrt-Hann, used for analysis and synthesis
     band_bins: np.ndarray  # (bands, bins per band) rfft bin indices
+    # (2 hop, band bins) cos and sin of the band's DFT rows where the FFT length has a large prime factor, else None
+    band_dft: tuple[np.ndarray, np.ndarray] | None
+
+    def band_spectra(self, windowed: np.ndarray) -> np.ndarray:
+        """Spectra of windowed frames (frames, 2 hop) at the band bins: (frames, bands, bins per band)."""
+        if self.band_dft is None:
+            return np.fft.rfft(windowed, axis=1)[:, self.band_bins]
+        cos, sin = self.band_dft
+        return (windowed @ cos - 1j * (windowed @ sin)).reshape(-1, *self.band_bins.shape)
+
+    def with_band_change(self, windowed: np.ndarray, change: np.ndarray) -> np.ndarray:
+        """The frames whose band bins are those of ``windowed`` plus ``change`` (frames, bands, bins per band)."""
+        n_fft = 2 * self.hop
+        flat = change.reshape(change.shape[0], -1)
+        if self.band_dft is None:
+            spectra = np.zeros((change.shape[0], n_fft // 2 + 1), dtype=complex)
+            spectra[:, self.band_bins.reshape(-1)] = flat
+            return windowed + np.fft.irfft(spectra, n=n_fft, axis=1)
+        cos, sin = self.band_dft
+        return windowed + (2.0 / n_fft) * (flat.real @ cos.T - flat.imag @ sin.T)
 
 
+def _largest_prime_factor(n: int) -> int:
+    factor, largest = 2, 1
+    while factor * factor <= n:
+        while n % factor == 0:
+            n, largest = n // factor, factor
+        factor += 1
+    return max(largest, n)
+
+
+@functools.lru_cache(maxsize=None)
 def _plan(sr: int) -> _Plan:
     hop = int(round(_HOP_S * sr))
     n_fft = 2 * hop
@@ -244,7 +283,11 @@ def _plan(sr: int) -> _Plan:
     lo = [int(round((_BAND_LO_BIN + b * _BINS_PER_BAND) * _BIN_HZ / bin_hz)) for b in range(_N_BANDS + 1)]
     width = min(hi - l for l, hi in zip(lo, lo[1:]))
     bins = np.array([np.arange(l, l + width) for l in lo[:-1]])
-    return _Plan(hop=hop, window=window, band_bins=bins)
+    band_dft = None
+    if _largest_prime_factor(n_fft) > _FFT_PRIME_LIMIT:
+        angle = 2.0 * np.pi * np.outer(np.arange(n_fft), bins.reshape(-1)) / n_fft
+        band_dft = (np.cos(angle), np.sin(angle))
+    return _Plan(hop=hop, window=window, band_bins=bins, band_dft=band_dft)
 
 
 def _frames(x: np.ndarray, hop: int, count: int) -> np.ndarray:
@@ -256,7 +299,8 @@ def _step(level: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Quantizer step (nepers) of groups of mean log-amplitude ``level`` (..., pairs) in group columns
     whose loudest tile has log-amplitude ``reference`` (...,). The embedding leaves both unchanged."""
     below_db = _DB_PER_NEPER * (reference[..., None] - level)
-    return STEP * np.clip(10.0 ** (below_db / _STEP_DB_PER_DECADE), 1.0, _STEP_RATIO)
+    ratio = np.exp(below_db * (math.log(10.0) / _STEP_DB_PER_DECADE))  # exp, not 10 **: numpy vectorizes it
+    return STEP * np.clip(ratio, 1.0, _STEP_RATIO)
 
 
 def _group_gains(energy: np.ndarray, coded: np.ndarray, dither: np.ndarray) -> np.ndarray:
@@ -374,15 +418,15 @@ class _Pass:
         """
         plan, hop = self._plan, self._plan.hop
         n_frames = groups * _GROUP_FRAMES
-        spectra = np.fft.rfft(_frames(x, hop, n_frames) * plan.window, axis=1)
-        power = np.abs(spectra[:, plan.band_bins]) ** 2  # (frames, bands, bins)
+        windowed = _frames(x, hop, n_frames) * plan.window
+        spectra = plan.band_spectra(windowed)
+        power = np.abs(spectra) ** 2  # (frames, bands, bins)
         per_frame = power.sum(axis=2).reshape(groups, 2, _TILE_FRAMES, _N_BANDS)
         tiles = (per_frame * _FRAME_WEIGHT[None, None, :, None]).sum(axis=2)
         columns = (self._next_group + np.arange(groups)) % _PERIOD_COLUMNS
         log_gain = _group_gains(tiles, self._coded[columns], self._dither[columns])
         gain = np.exp(np.repeat(log_gain, _TILE_FRAMES, axis=1).reshape(n_frames, _N_BANDS))
-        spectra[:, plan.band_bins] *= gain[:, :, None]
-        frames = np.fft.irfft(spectra, n=2 * hop, axis=1) * plan.window
+        frames = plan.with_band_change(windowed, spectra * (gain[:, :, None] - 1.0)) * plan.window
         out = np.zeros((n_frames + 1) * hop)
         halves = frames.reshape(n_frames, 2, hop)
         out[: n_frames * hop] += halves[:, 0].reshape(-1)
@@ -431,14 +475,21 @@ def band_power(x: np.ndarray) -> np.ndarray:
     """Band powers on the fine grid: shape (frames, bands); frame j is centred on sample 64 j."""
     plan = _plan(DETECT_SR)
     hop = plan.hop // _FINE
-    padded = np.concatenate([np.zeros(plan.hop), x, np.zeros(2 * plan.hop)])
+    padded = np.concatenate([np.zeros(plan.hop), x, np.zeros(2 * plan.hop)]).astype(_FEATURE_DTYPE)
     count = (padded.size - 2 * plan.hop) // hop + 1
     frames = np.lib.stride_tricks.as_strided(
         padded, shape=(count, 2 * plan.hop), strides=(hop * padded.strides[0], padded.strides[0])
     )
-    spectra = np.fft.rfft(frames * plan.window, axis=1)[:, plan.band_bins.min() : plan.band_bins.max() + 1]
-    power = np.abs(spectra) ** 2
-    return power.reshape(count, _N_BANDS, _BINS_PER_BAND).sum(axis=2)
+    window = plan.window.astype(_FEATURE_DTYPE)
+    bins = slice(plan.band_bins.min(), plan.band_bins.max() + 1)
+    band_sum = np.kron(np.eye(_N_BANDS, dtype=_FEATURE_DTYPE), np.ones((_BINS_PER_BAND, 1), _FEATURE_DTYPE))
+    power = np.empty((count, _N_BANDS), _FEATURE_DTYPE)
+    # In blocks: the arrays of a whole clip's frames at once are fresh pages every call, and faulting them in
+    # cost more than the transform. scipy's transform keeps single precision (numpy's float32 rfft is 5x slower).
+    for start in range(0, count, _POWER_BLOCK):
+        spectra = scipy.fft.rfft(frames[start : start + _POWER_BLOCK] * window, axis=1, overwrite_x=True)[:, bins]
+        power[start : start + _POWER_BLOCK] = (spectra.real**2 + spectra.imag**2) @ band_sum
+    return power
 
 
 def tile_log_amp(power: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -449,10 +500,11 @@ def tile_log_amp(power: np.ndarray, scale: float = 1.0) -> np.ndarray:
     else:
         at = np.arange(count) * scale
         lo = np.minimum(at.astype(np.int64), power.shape[0] - 2)
-        frac = (at - lo)[:, None]
-        resampled = power[lo] * (1.0 - frac) + power[lo + 1] * frac
+        frac = (at - lo)[:, None].astype(power.dtype)
+        before = power[lo]
+        resampled = before + (power[lo + 1] - before) * frac
     tiles = sum(
-        _FRAME_WEIGHT[f] * resampled[f * _FINE : count - (_TILE_FRAMES - 1 - f) * _FINE] for f in range(_TILE_FRAMES)
+        float(_FRAME_WEIGHT[f]) * resampled[f * _FINE : count - (_TILE_FRAMES - 1 - f) * _FINE] for f in range(_TILE_FRAMES)
     )
     return 0.5 * np.log(tiles + _EPS)
 
@@ -463,20 +515,20 @@ def _scaled(power: np.ndarray, scale: float, levels: Levels) -> _Scaled:
     left, right = log_amp[:-width], log_amp[width:]
     contrast = (left[:, 0::2] - right[:, 0::2] - left[:, 1::2] + right[:, 1::2]) / 4.0  # (starts, pairs)
     level = (left[:, 0::2] + right[:, 0::2] + left[:, 1::2] + right[:, 1::2]) / 4.0
-    reference = np.maximum(left[:, _REFERENCE_BAND:].max(axis=1), right[:, _REFERENCE_BAND:].max(axis=1))
+    loudest = log_amp[:, _REFERENCE_BAND:].max(axis=1)
+    reference = np.maximum(loudest[:-width], loudest[width:])
     contrast = contrast / _step(level, reference)  # in steps: the lattice is dither + bit / 2 + Z
-    weight = _RELIABILITY[reliability_features(log_amp, width, levels)]
+    i, j = reliability_features(log_amp, width, levels)
+    weight = _RELIABILITY.take(i * _RELIABILITY.shape[1] + j)
     columns = max(1, -(-contrast.shape[0] // _SUB))
-    grid = np.zeros((columns * _SUB, _N_PAIRS))
-    grid[: contrast.shape[0]] = contrast
-    w = np.zeros((columns * _SUB, _N_PAIRS))
-    w[: contrast.shape[0]] = weight
+    angle = 2.0 * np.pi * contrast
+    # cos and sin of real float32 run vectorized; the complex exponential does not (8x slower)
+    bit_phase = np.zeros((columns * _SUB, _N_PAIRS), dtype=np.result_type(contrast.dtype, np.complex64))
+    bit_phase.real[: contrast.shape[0]] = weight * np.cos(angle)
+    bit_phase.imag[: contrast.shape[0]] = weight * np.sin(angle)
     valid = np.zeros(columns * _SUB, dtype=bool)
     valid[: contrast.shape[0]] = True
-    phase = 2j * np.pi * grid.reshape(columns, _SUB, _N_PAIRS)
-    valid = valid.reshape(columns, _SUB)
-    bit_phase = np.exp(phase) * w.reshape(columns, _SUB, _N_PAIRS)
-    return _Scaled(scale, bit_phase, valid)
+    return _Scaled(scale, bit_phase.reshape(columns, _SUB, _N_PAIRS), valid.reshape(columns, _SUB))
 
 
 # Reliability of a group as the expected agreement of its contrast with the embedded lattice, looked up
@@ -493,7 +545,7 @@ RELIABILITY_TABLE = (
     (0.44, 0.41, 0.57, 0.69, 0.61, 0.58, 0.55, 0.54),
     (0.44, 0.44, 0.42, 0.59, 0.73, 0.70, 0.59, 0.60),
 )
-_RELIABILITY = np.array(RELIABILITY_TABLE)
+_RELIABILITY = np.array(RELIABILITY_TABLE, dtype=_FEATURE_DTYPE)
 
 
 @dataclass(frozen=True)
@@ -517,31 +569,41 @@ def reliability_features(log_amp: np.ndarray, width: int, levels: Levels) -> tup
     weakest tile; both measures need no knowledge of the attack. log_amp: (frames, bands).
     """
     level_db = _DB_PER_NEPER * log_amp
-    above_floor = level_db - levels.floor_db
-    below_loud = level_db - levels.loud_db
 
     def weakest(x: np.ndarray) -> np.ndarray:
         w = np.minimum(x[:-width], x[width:])
         return np.minimum(w[:, 0::2], w[:, 1::2])
 
-    i = np.clip(((weakest(below_loud) + 60.0) / 7.5).astype(np.int64), 0, _RELIABILITY.shape[0] - 1)
-    j = np.clip((weakest(above_floor) / 5.0).astype(np.int64), 0, _RELIABILITY.shape[1] - 1)
+    # min(a - c, b - c) is min(a, b) - c exactly, so the loud level comes off after the minimum
+    below_loud = (weakest(level_db) - levels.loud_db + 60.0) / 7.5
+    above_floor = weakest(level_db - levels.floor_db) / 5.0
+    i = np.clip(below_loud, 0, _RELIABILITY.shape[0] - 1).astype(np.int64)
+    j = np.clip(above_floor, 0, _RELIABILITY.shape[1] - 1).astype(np.int64)
     return i, j
 
 
-def _presence_by_column(feat: _Scaled, secrets: _Secrets) -> np.ndarray:
-    """Pilot agreement of each group column under each alignment: shape (M, period columns q, SUB).
+# For residue r (rows) and alignment q (columns): the row r * period + p of a flattened (residues, positions)
+# table where p = (r - q) mod period is the position the residue's columns take under that alignment.
+_RESIDUE, _ALIGNMENT = np.meshgrid(np.arange(_PERIOD_COLUMNS), np.arange(_PERIOD_COLUMNS), indexing="ij")
+_RESIDUE_POSITION = _RESIDUE * _PERIOD_COLUMNS + (_RESIDUE - _ALIGNMENT) % _PERIOD_COLUMNS
 
-    Entry (m, q, s) is w cos(2 pi (p / step - dither - bit / 2)) of column m's pilot, taking
-    column m to sit at position (m - q) mod period; about w when marked, zero-mean otherwise.
+
+def _presence(feat: _Scaled, secrets: _Secrets) -> np.ndarray:
+    """Pilot agreement summed over the clip under each alignment: shape (period columns q, SUB).
+
+    Entry (q, s) sums w cos(2 pi (p / step - dither - bit / 2)) of every column m's pilot, taking column m
+    to sit at position (m - q) mod period: about w per column when marked, zero-mean otherwise. Columns
+    that share m mod period share their pilot under every q, so they are summed first.
     """
     columns = np.arange(_PERIOD_COLUMNS)
     target = secrets.dither[columns, secrets.pilot_pair] + secrets.pilot_bit / 2.0
-    pilots = feat.bit_phase[:, :, secrets.pilot_pair]  # (M, SUB, positions): each position's pilot pair
-    by_position = (pilots * np.exp(-2j * np.pi * target)).real.transpose(0, 2, 1)  # (M, positions, SUB)
-    m = np.arange(by_position.shape[0])[:, None]
-    position = (m - columns[None, :]) % _PERIOD_COLUMNS  # (M, q)
-    return np.take_along_axis(by_position, position[:, :, None], axis=1)
+    m = feat.bit_phase.shape[0]
+    folded = np.zeros((-(-m // _PERIOD_COLUMNS) * _PERIOD_COLUMNS, *feat.bit_phase.shape[1:]), feat.bit_phase.dtype)
+    folded[:m] = feat.bit_phase
+    by_residue = folded.reshape(-1, _PERIOD_COLUMNS, *feat.bit_phase.shape[1:]).sum(axis=0)  # (r, SUB, pairs)
+    pilots = by_residue[:, :, secrets.pilot_pair]  # (r, SUB, positions): each position's pilot pair
+    by_position = (pilots * np.exp(-2j * np.pi * target).astype(pilots.dtype)).real.transpose(0, 2, 1)
+    return by_position.reshape(_PERIOD_COLUMNS**2, -1)[_RESIDUE_POSITION].sum(axis=0)
 
 
 def _aligned(
@@ -549,10 +611,9 @@ def _aligned(
 ) -> tuple[_Scaled, _Alignment]:
     """Features of ``power`` read at time-scale ``scale`` and their best alignment with the pilots."""
     feat = _scaled(power, scale, levels)
-    presence = _presence_by_column(feat, secrets)
     # one pair in N_PAIRS is a pilot: the variance of the pilot sum, unmarked, averaged over pairs
     norm = np.sqrt((np.abs(feat.bit_phase) ** 2).sum(axis=(0, 2)) / _N_PAIRS / 2.0)
-    return feat, _best(presence.sum(axis=0), norm, scale)
+    return feat, _best(_presence(feat, secrets), norm, scale)
 
 
 def _candidate_scales(power: np.ndarray, secrets: _Secrets, levels: Levels) -> Iterator[float]:
