@@ -37,6 +37,7 @@ import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+import zlib  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -240,6 +241,12 @@ Mark = Callable[[int, np.ndarray, int], np.ndarray]  # (clip index, clip at 16 k
 
 def _embed_whole(i: int, x: np.ndarray, record: int) -> np.ndarray:
     return wm.embed(x, SR, record, KEY)
+
+
+def section_rng(seed: int, section: str) -> np.random.Generator:
+    """The draws (payloads, offsets, noise) of one section after the real-speech one, so that --limit, --engines
+    or --no-false-positives leave every other section's figures as they are."""
+    return np.random.default_rng([seed, zlib.crc32(section.encode())])
 
 
 def robustness(clips: list[np.ndarray], rng: np.random.Generator, log: Callable[[str], None],
@@ -478,12 +485,13 @@ def main(argv: list[str] | None = None) -> int:
         spoken = speak(name, engine_texts())
         unmarked = spoken.unmarked_16k()
         results.setdefault("engines", {})[name] = {"clips": len(unmarked), "rate": spoken.rate} | robustness(
-            unmarked, rng, log, spoken.mark, others=clips)
+            unmarked, section_rng(args.seed, name), log, spoken.mark, others=clips)
         synthetic += unmarked
     if not args.no_false_positives:
         fp_root = args.fp_data or args.data.parent / "train-clean-100"
         speech = clips + ([load(p) for p in audio_files(fp_root)] if fp_root.is_dir() else [])
-        results["false_positives"] = false_positives(false_positive_set(speech, args.fp_clips, rng, synthetic))
+        fp_rng = section_rng(args.seed, "false-positives")
+        results["false_positives"] = false_positives(false_positive_set(speech, args.fp_clips, fp_rng, synthetic))
     results["seconds"] = time.perf_counter() - started
     print(table(results))
     print(f"total {results['seconds']:.0f} s")
