@@ -29,8 +29,10 @@ each group by a reliability measured over attacks on tuning clips (looked up by 
 level below the clip's loud tiles and above its band's floor), decodes the best alignment with
 soft-decision Viterbi and reports a payload only if its tag verifies. If it does not, the detector
 looks for a time-stretch (speech sped up or slowed down by up to 5%, pitch kept): it scores time
-scales 0.5% apart on the clip's loudest 4 s windows, refines the best 0.1% apart on the whole clip
-and decodes that once more (at most two tag checks per clip: false-positive bound 2 * 2**-24). Each
+scales 0.5% apart on the clip's loudest 4 s windows by the pilots and every group's bit-blind agreement
+(with either of its lattice points), refines the best 0.1% apart on the whole clip and decodes that once
+more, each group column read at its own offset within 16 ms of the scale's line, tracked by the
+evidence of its neighbours (at most two tag checks per clip: false-positive bound 2 * 2**-24). Each
 group then votes on whether it agrees with the verified codeword, which gives the per-0.5 s map of
 where the mark is. See docs/watermark.md for the measured robustness and its limits (low-rate codecs,
 20 dB noise, echo and mixing are not survived reliably).
@@ -51,6 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
+from scipy.ndimage import uniform_filter1d
 from scipy.signal import resample_poly
 
 from voicegate.audio import _wm_fec as fec
@@ -100,12 +103,18 @@ DETECT_SR = 16000
 _FINE = 4  # the detector's hop is a quarter of the embedder's (4 ms)
 # Time-stretch search (docs/watermark.md): decoding tolerates a scale only 0.1-0.2% off the true one
 # over a whole clip, but about 1% over a few seconds. So scales 0.5% apart are scored on the clip's
-# loudest few seconds, and the best one is refined 0.1% apart on the whole clip.
+# loudest few seconds (by every group's bit-blind agreement, not the pilots' alone), and the best one is
+# refined 0.1% apart on the whole clip.
 _COARSE_SCALES = tuple(1.0 + 0.005 * k for k in range(-11, 12) if k)  # 1/scale: atempo 0.95-1.06
 _FINE_STEP = 0.001
 _FINE_SPAN = 4
 _WINDOW_SECONDS = 4.0
 _WINDOWS = 3
+# WSOLA stretching jitters the timing by milliseconds around the scale's line: at the found scale each group
+# column is read at its own offset within +-16 ms, chosen by the evidence of the 5 columns around it.
+_TRACK_FRAMES = 4
+_TRACK_COLUMNS = 5
+_TRACK_ROUNDS = 2
 MIN_DETECT_SECONDS = 1.0
 SEGMENT_SECONDS = 0.5
 _SEGMENT_THRESHOLD = 0.35  # mean per-group agreement above which a segment counts as marked
@@ -157,6 +166,7 @@ class _Secrets:
     position_of_bit: np.ndarray  # (kept coded bits,) group index (column * pairs + pair) of each
     pilot_pair: np.ndarray  # (period columns,) the band pair of each column's pilot
     pilot_bit: np.ndarray  # (period columns,) its known bit
+    blind_correlator: np.ndarray  # (alignments q, residues r x pairs): the bit-blind presence's lattice phases
     key: bytes
 
 
@@ -172,7 +182,11 @@ def _secrets(key: bytes) -> _Secrets:
     is_pilot = np.zeros((_PERIOD_COLUMNS, _N_PAIRS), dtype=bool)
     is_pilot[np.arange(_PERIOD_COLUMNS), pilot_pair] = True
     data = rng.permutation(np.flatnonzero(~is_pilot.reshape(-1)))
-    return _Secrets(dither, data, pilot_pair, pilot_bit, key)
+    # row q, column (r, k): the doubled lattice phase of pair k at the position residue r takes under alignment q
+    columns = np.arange(_PERIOD_COLUMNS)
+    position = (columns[None, :] - columns[:, None]) % _PERIOD_COLUMNS
+    blind = np.exp(-4j * np.pi * dither[position]).astype(np.complex64)
+    return _Secrets(dither, data, pilot_pair, pilot_bit, blind.reshape(_PERIOD_COLUMNS, -1), key)
 
 
 def _tag(key: bytes, record_id: int) -> int:
@@ -195,7 +209,11 @@ def _verify(key: bytes, bits: np.ndarray) -> int | None:
 
 def _coded_by_group(secrets: _Secrets, record_id: int) -> np.ndarray:
     """The coded bit each group of the period carries: shape (period columns, band pairs), 0/1."""
-    coded = fec.encode(_payload_bits(secrets.key, record_id))[~_PUNCTURED]
+    return _coded_groups(secrets, _payload_bits(secrets.key, record_id))
+
+
+def _coded_groups(secrets: _Secrets, payload_bits: np.ndarray) -> np.ndarray:
+    coded = fec.encode(payload_bits)[~_PUNCTURED]
     by_group = np.empty((_PERIOD_COLUMNS, _N_PAIRS), dtype=np.int8)
     by_group.reshape(-1)[secrets.position_of_bit] = coded
     by_group[np.arange(_PERIOD_COLUMNS), secrets.pilot_pair] = secrets.pilot_bit
@@ -597,13 +615,38 @@ def _presence(feat: _Scaled, secrets: _Secrets) -> np.ndarray:
     """
     columns = np.arange(_PERIOD_COLUMNS)
     target = secrets.dither[columns, secrets.pilot_pair] + secrets.pilot_bit / 2.0
-    m = feat.bit_phase.shape[0]
-    folded = np.zeros((-(-m // _PERIOD_COLUMNS) * _PERIOD_COLUMNS, *feat.bit_phase.shape[1:]), feat.bit_phase.dtype)
-    folded[:m] = feat.bit_phase
-    by_residue = folded.reshape(-1, _PERIOD_COLUMNS, *feat.bit_phase.shape[1:]).sum(axis=0)  # (r, SUB, pairs)
-    pilots = by_residue[:, :, secrets.pilot_pair]  # (r, SUB, positions): each position's pilot pair
+    pilots = _by_residue(feat.bit_phase)[:, :, secrets.pilot_pair]  # (r, SUB, positions): each position's pilot pair
     by_position = (pilots * np.exp(-2j * np.pi * target).astype(pilots.dtype)).real.transpose(0, 2, 1)
     return by_position.reshape(_PERIOD_COLUMNS**2, -1)[_RESIDUE_POSITION].sum(axis=0)
+
+
+def _doubled(phase: np.ndarray) -> np.ndarray:
+    """w exp(2i theta) of each w exp(i theta): agreement with either bit's lattice point, blind to the bit."""
+    magnitude = np.abs(phase)
+    return np.divide(phase * phase, magnitude, out=np.zeros_like(phase), where=magnitude > 0)
+
+
+def _blind_presence(feat: _Scaled, secrets: _Secrets) -> np.ndarray:
+    """Like ``_presence`` but over every group, each scored against both of its lattice points: (q, SUB).
+
+    Eight times as many groups as pilots, at a weaker agreement each (the second harmonic): on a few
+    seconds of stretched speech it points to the time-scale more often than the pilots do.
+    """
+    by_residue = _by_residue(_doubled(feat.bit_phase))  # (r, SUB, pairs)
+    return (secrets.blind_correlator @ by_residue.transpose(0, 2, 1).reshape(-1, _SUB)).real
+
+
+def _by_residue(phase: np.ndarray) -> np.ndarray:
+    """(M, SUB, pairs) summed over the columns of each residue mod the period: (period columns, SUB, pairs)."""
+    m = phase.shape[0]
+    folded = np.zeros((-(-m // _PERIOD_COLUMNS) * _PERIOD_COLUMNS, *phase.shape[1:]), phase.dtype)
+    folded[:m] = phase
+    return folded.reshape(-1, _PERIOD_COLUMNS, *phase.shape[1:]).sum(axis=0)
+
+
+def _energy(feat: _Scaled) -> np.ndarray:
+    """Sum of squared group weights at each sub-offset (SUB,): twice the variance of an unmarked presence sum."""
+    return (np.abs(feat.bit_phase) ** 2).sum(axis=(0, 2))
 
 
 def _aligned(
@@ -612,18 +655,23 @@ def _aligned(
     """Features of ``power`` read at time-scale ``scale`` and their best alignment with the pilots."""
     feat = _scaled(power, scale, levels)
     # one pair in N_PAIRS is a pilot: the variance of the pilot sum, unmarked, averaged over pairs
-    norm = np.sqrt((np.abs(feat.bit_phase) ** 2).sum(axis=(0, 2)) / _N_PAIRS / 2.0)
+    norm = np.sqrt(_energy(feat) / _N_PAIRS / 2.0)
     return feat, _best(_presence(feat, secrets), norm, scale)
 
 
+def _stretch_presence(power: np.ndarray, scale: float, secrets: _Secrets, levels: Levels) -> float:
+    """z of the best alignment of pilots and bit-blind agreement together, at time-scale ``scale``."""
+    feat = _scaled(power, scale, levels)
+    energy = _energy(feat)
+    norm = np.sqrt((energy / _N_PAIRS + energy) / 2.0)
+    return float(((_presence(feat, secrets) + _blind_presence(feat, secrets)) / np.maximum(norm, 1e-12)).max())
+
+
 def _candidate_scales(power: np.ndarray, secrets: _Secrets, levels: Levels) -> Iterator[float]:
-    """Scale 1.0, then the time-scale factor the pilots point to (at most two tag checks per clip)."""
+    """Scale 1.0, then the time-scale factor the mark points to (at most two tag checks per clip)."""
     yield 1.0
     windows = _loudest_windows(power)
-    def presence(scale: float) -> float:
-        return sum(_aligned(window, scale, secrets, levels)[1].z for window in windows)
-
-    coarse = max(_COARSE_SCALES, key=presence)
+    coarse = max(_COARSE_SCALES, key=lambda scale: sum(_stretch_presence(w, scale, secrets, levels) for w in windows))
     fine = (coarse * (1.0 + _FINE_STEP * k) for k in range(-_FINE_SPAN, _FINE_SPAN + 1))
     yield max(fine, key=lambda scale: _aligned(power, scale, secrets, levels)[1].z)
 
@@ -642,20 +690,63 @@ def _best(presence: np.ndarray, norm: np.ndarray, scale: float) -> _Alignment:
     return _Alignment(scale, int(q), int(s), float(presence[q, s] / max(1e-12, norm[s])))
 
 
-def _group_soft(feat: _Scaled, align: _Alignment, dither: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Soft values (M, pairs), +1 for a coded 0, and the period position (M,) of each column."""
-    position = (np.arange(feat.bit_phase.shape[0]) - align.column) % _PERIOD_COLUMNS
-    reference = np.exp(-2j * np.pi * dither[position])  # (M, pairs)
-    soft = (feat.bit_phase[:, align.sub, :] * reference).real * feat.valid[:, align.sub, None]
-    return soft, position
+@dataclass(frozen=True)
+class _Reading:
+    """Each group column's soft values (M, pairs), +1 for a coded 0; the sum of its groups' weights (M,); and its
+    position in the period (M,)."""
+
+    soft: np.ndarray
+    weight: np.ndarray
+    position: np.ndarray
 
 
-def _decode(soft: np.ndarray, position: np.ndarray, secrets: _Secrets) -> tuple[int | None, np.ndarray]:
-    """Viterbi-decode the soft values of all groups; the record id if its tag verifies, and the bits."""
+def _read(feat: _Scaled, align: _Alignment, secrets: _Secrets) -> _Reading:
+    """The groups' soft values at ``align``; off scale 1.0, each column at its own offset (``_track``)."""
+    m = feat.bit_phase.shape[0]
+    position = (np.arange(m) - align.column) % _PERIOD_COLUMNS
+    reference = np.exp(-2j * np.pi * secrets.dither[position]).astype(feat.bit_phase.dtype)  # (M, pairs)
+    offsets = np.arange(-_TRACK_FRAMES, _TRACK_FRAMES + 1) if feat.scale != 1.0 else np.zeros(1, np.int64)
+    flat, valid = feat.bit_phase.reshape(-1, _N_PAIRS), feat.valid.reshape(-1)
+    index = np.arange(m) * _SUB + align.sub + offsets[:, None]  # (offsets, M): fine frame each column starts at
+    inside = (index >= 0) & (index < flat.shape[0])
+    index = np.clip(index, 0, flat.shape[0] - 1)
+    phase = flat[index] * (inside & valid[index])[..., None]  # (offsets, M, pairs)
+    soft = (phase * reference).real
+    choice = _track(phase, soft, reference, position, secrets) if offsets.size > 1 else np.zeros(m, np.int64)
+    columns = np.arange(m)
+    return _Reading(soft[choice, columns], np.abs(phase[choice, columns]).sum(axis=1), position)
+
+
+def _track(
+    phase: np.ndarray, soft: np.ndarray, reference: np.ndarray, position: np.ndarray, secrets: _Secrets
+) -> np.ndarray:
+    """The offset (index into the first axis of ``phase``) at which to read each group column.
+
+    A column's evidence for an offset is pooled over the _TRACK_COLUMNS around it: first the bit-blind
+    agreement of its groups, then, _TRACK_ROUNDS times, their agreement with the codeword decoded so far
+    (Viterbi's decision re-encoded, never tag-checked: the one tag check stays with the caller).
+    """
+    evidence = (_doubled(phase) * reference * reference).real.sum(axis=2)  # (offsets, M)
+    columns = np.arange(phase.shape[1])
+    for _ in range(_TRACK_ROUNDS):
+        choice = uniform_filter1d(evidence, _TRACK_COLUMNS, axis=1, mode="constant").argmax(axis=0)
+        bits = fec.decode(_coded_soft(soft[choice, columns], position, secrets), _PAYLOAD_BITS)
+        evidence = (soft * (1.0 - 2.0 * _coded_groups(secrets, bits)[position])).sum(axis=2)
+    return uniform_filter1d(evidence, _TRACK_COLUMNS, axis=1, mode="constant").argmax(axis=0)
+
+
+def _coded_soft(soft: np.ndarray, position: np.ndarray, secrets: _Secrets) -> np.ndarray:
+    """Soft values of the coded bits, each the sum over the clip of the groups that carry it."""
     by_group = np.zeros((_PERIOD_COLUMNS, _N_PAIRS))
     np.add.at(by_group, position, soft)
     coded_soft = np.zeros(_CODED_BITS)
     coded_soft[~_PUNCTURED] = by_group.reshape(-1)[secrets.position_of_bit]
+    return coded_soft
+
+
+def _decode(reading: _Reading, secrets: _Secrets) -> tuple[int | None, np.ndarray]:
+    """Viterbi-decode the soft values of all groups; the record id if its tag verifies, and the bits."""
+    coded_soft = _coded_soft(reading.soft, reading.position, secrets)
     bits = fec.decode(coded_soft, _PAYLOAD_BITS)
     return (_verify(secrets.key, bits) if np.any(coded_soft) else None), bits
 
@@ -707,14 +798,13 @@ def detect(audio: np.ndarray, sr: int, key: bytes) -> Detection:
     levels = clip_levels(tile_log_amp(power))
     for scale in _candidate_scales(power, secrets, levels):
         feat, align = _aligned(power, scale, secrets, levels)
-        soft, position = _group_soft(feat, align, secrets.dither)
+        reading = _read(feat, align, secrets)
         tried += 1
-        record, bits = _decode(soft, position, secrets)
+        record, bits = _decode(reading, secrets)
         if record is not None:
-            coded = _coded_by_group(secrets, record)[position]
-            agreement = (soft * (1.0 - 2.0 * coded)).sum(axis=1)
-            weight = np.abs(feat.bit_phase[:, align.sub, :]).sum(axis=1)
-            segments = _segments(agreement, weight, _column_seconds(feat, align), duration)
+            coded = _coded_by_group(secrets, record)[reading.position]
+            agreement = (reading.soft * (1.0 - 2.0 * coded)).sum(axis=1)
+            segments = _segments(agreement, reading.weight, _column_seconds(feat, align), duration)
             return Detection(True, record, align.z, scale, segments, tried, tuple(int(b) for b in bits))
         if best is None or align.z > best[0].z:
             best = (align, feat, bits)
