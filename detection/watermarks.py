@@ -46,6 +46,8 @@ def _verdict(
         "segments": [asdict(s) for s in found.segments] if record is not None else [],
         # 1.0 = as issued; e.g. 1.05 = the clip was slowed to 1/1.05 of its speed (pitch kept) after issue
         "time_scale": round(float(found.scale), 4) if record is not None and found.scale else None,
+        # an echo (a delayed copy, e.g. a re-recording or an effect) that was in the clip and removed before decoding
+        "echo": asdict(found.echo) if record is not None and found.echo else None,
         "false_positive_bound": tag_checks * 2.0**-watermark.TAG_BITS,
     }
 

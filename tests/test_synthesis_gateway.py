@@ -169,6 +169,22 @@ def test_detect_traces_our_clip_and_shows_provenance_to_its_organization(api, re
     assert len(event.data["file_sha256"]) == 64
 
 
+def test_an_echoed_clip_still_traces_to_its_record_and_the_echo_is_named(api, ready):
+    samples, rate = sf.read(io.BytesIO(_body(_synthesize(api, ready))), dtype="float32")
+    delay = int(0.15 * rate)
+    samples[delay:] += 0.35 * samples[:-delay].copy()
+    echoed = io.BytesIO()
+    sf.write(echoed, samples, rate, format="WAV", subtype="FLOAT")
+    _, detect_secret = make_key(ready.organization, actions=["detect"])
+    api.credentials(HTTP_AUTHORIZATION=f"Api-Key {detect_secret}")
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    result = api.post("/api/v1/detect", {"file": SimpleUploadedFile("echo.wav", echoed.getvalue())}, format="multipart").json()
+    assert result["watermark"]["record_id"] == SynthesisRecord.objects.get().pk
+    assert result["watermark"]["echo"]["delay_s"] == pytest.approx(0.15, abs=1e-3)
+    assert result["watermark"]["echo"]["gain"] == pytest.approx(0.35, abs=0.1)
+
+
 def test_detect_hides_provenance_from_other_organizations(api, ready):
     wav = _body(_synthesize(api, ready))
     stranger = authorized_setup()

@@ -264,3 +264,14 @@ def test_streaming_rejects_mixed_dtypes_and_use_after_flush() -> None:
 def test_silence_embeds_without_error() -> None:
     out = wm.embed(np.zeros(3 * SR, np.float32), SR, RECORD, KEY)
     assert np.all(out == 0)
+
+
+def test_an_echo_is_found_in_the_cepstrum_and_removed_exactly(clip: np.ndarray) -> None:
+    d = int(0.12 * SR)
+    echoed = clip.astype(np.float64)
+    echoed[d:] += 0.4 * clip[:-d]
+    echo = wm.find_echo(echoed)
+    assert echo is not None and echo.delay_s == pytest.approx(0.12, abs=1e-4) and echo.gain == pytest.approx(0.4, abs=0.1)
+    restored = wm.remove_echo(echoed, wm.Echo(0.12, 0.4))
+    np.testing.assert_allclose(restored, clip, atol=1e-6)
+    assert wm.find_echo(clip.astype(np.float64)) is None

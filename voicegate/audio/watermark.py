@@ -32,7 +32,9 @@ looks for a time-stretch (speech sped up or slowed down by up to 5%, pitch kept)
 scales 0.5% apart on the clip's loudest 4 s windows by the pilots and every group's bit-blind agreement
 (with either of its lattice points), refines the best 0.1% apart on the whole clip and decodes that once
 more, each group column read at its own offset within 16 ms of the scale's line, tracked by the
-evidence of its neighbours (at most two tag checks per clip: false-positive bound 2 * 2**-24). Each
+evidence of its neighbours. Before that search, a clip that holds an echo (a delayed copy, found as a
+peak of its cepstrum) is decoded once more with the echo removed. At most three tag checks per clip,
+two without an echo: false-positive bound 3 * 2**-24. Each
 group then votes on whether it agrees with the verified codeword, which gives the per-0.5 s map of
 where the mark is. See docs/watermark.md for the measured robustness and its limits (low-rate codecs,
 20 dB noise, echo and mixing are not survived reliably).
@@ -115,6 +117,12 @@ _WINDOWS = 3
 _TRACK_FRAMES = 4
 _TRACK_COLUMNS = 5
 _TRACK_ROUNDS = 2
+# An echo y = x + g x(t - d) lays each tile over the one d earlier, whose mark differs. A single echo is a peak of
+# the clip's real cepstrum at quefrency d, of height g / 2, and removing it is exact, so the detector looks for one
+# between these delays. Unmarked speech, music and noise peak at 0.09 at most there (docs/watermark.md).
+_ECHO_DELAY_S = (0.02, 0.5)
+_ECHO_MIN_GAIN = 0.15
+_ECHO_MAX_GAIN = 0.9  # stays invertible (the removal runs the echo backwards)
 MIN_DETECT_SECONDS = 1.0
 SEGMENT_SECONDS = 0.5
 _SEGMENT_THRESHOLD = 0.35  # mean per-group agreement above which a segment counts as marked
@@ -139,6 +147,14 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class Echo:
+    """A delayed copy of the clip found in it: y(t) = x(t) + gain * x(t - delay_s)."""
+
+    delay_s: float
+    gain: float
+
+
+@dataclass(frozen=True)
 class Detection:
     """Result of ``detect``. ``payload`` is set only when its tag verified under the key."""
 
@@ -149,6 +165,7 @@ class Detection:
     segments: tuple[Segment, ...]
     candidates_tried: int  # payload tags checked; the false-positive bound is this times 2**-24
     bits: tuple[int, ...] = ()  # the 56 decoded payload bits of the strongest alignment (diagnostics)
+    echo: Echo | None = None  # an echo removed from the clip before the payload decoded
 
     @property
     def marked_fraction(self) -> float:
@@ -667,13 +684,37 @@ def _stretch_presence(power: np.ndarray, scale: float, secrets: _Secrets, levels
     return float(((_presence(feat, secrets) + _blind_presence(feat, secrets)) / np.maximum(norm, 1e-12)).max())
 
 
-def _candidate_scales(power: np.ndarray, secrets: _Secrets, levels: Levels) -> Iterator[float]:
-    """Scale 1.0, then the time-scale factor the mark points to (at most two tag checks per clip)."""
-    yield 1.0
+@dataclass(frozen=True)
+class _Candidate:
+    """One reading of the clip to decode and tag-check: its band powers and levels, at a time-scale."""
+
+    power: np.ndarray
+    levels: Levels
+    scale: float
+    echo: Echo | None = None  # removed from the clip before ``power`` was measured
+
+
+def _candidates(x: np.ndarray, secrets: _Secrets) -> Iterator[_Candidate]:
+    """The clip as it is; then without the echo it holds, if any; then at the time-scale the mark points to.
+
+    At most three tag checks per clip, two where no echo is found.
+    """
+    power = band_power(x)
+    levels = clip_levels(tile_log_amp(power))
+    yield _Candidate(power, levels, 1.0)
+    echo = find_echo(x)
+    if echo is not None:
+        clean = band_power(remove_echo(x, echo))
+        yield _Candidate(clean, clip_levels(tile_log_amp(clean)), 1.0, echo)
+    yield _Candidate(power, levels, _stretch_scale(power, secrets, levels))
+
+
+def _stretch_scale(power: np.ndarray, secrets: _Secrets, levels: Levels) -> float:
+    """The time-scale factor the mark points to: coarse on the loudest windows, fine on the whole clip."""
     windows = _loudest_windows(power)
     coarse = max(_COARSE_SCALES, key=lambda scale: sum(_stretch_presence(w, scale, secrets, levels) for w in windows))
     fine = (coarse * (1.0 + _FINE_STEP * k) for k in range(-_FINE_SPAN, _FINE_SPAN + 1))
-    yield max(fine, key=lambda scale: _aligned(power, scale, secrets, levels)[1].z)
+    return max(fine, key=lambda scale: _aligned(power, scale, secrets, levels)[1].z)
 
 
 def _loudest_windows(power: np.ndarray) -> list[np.ndarray]:
@@ -774,6 +815,35 @@ def _segments(
     return tuple(out)
 
 
+def find_echo(x: np.ndarray) -> Echo | None:
+    """The strongest single echo in ``x`` (16 kHz) between _ECHO_DELAY_S, if its gain is at least _ECHO_MIN_GAIN.
+
+    log|1 + g exp(-i w d)| = g cos(w d) - g^2 / 2 cos(2 w d) + ...: the real cepstrum is g / 2 at quefrency d.
+    """
+    lo, hi = (int(t * DETECT_SR) for t in _ECHO_DELAY_S)
+    hi = min(hi, x.size // 2)
+    if hi <= lo:
+        return None
+    n = scipy.fft.next_fast_len(2 * x.size, real=True)
+    magnitude = np.abs(scipy.fft.rfft(x.astype(_FEATURE_DTYPE), n))
+    cepstrum = scipy.fft.irfft(np.log(magnitude + 1e-6 * magnitude.max() + _EPS), n)[lo:hi]
+    delay = int(np.argmax(np.abs(cepstrum)))
+    gain = 2.0 * float(cepstrum[delay])
+    if abs(gain) < _ECHO_MIN_GAIN:
+        return None
+    return Echo((lo + delay) / DETECT_SR, float(np.clip(gain, -_ECHO_MAX_GAIN, _ECHO_MAX_GAIN)))
+
+
+def remove_echo(y: np.ndarray, echo: Echo) -> np.ndarray:
+    """x with y = x + gain * x(t - delay): x(t) = y(t) - gain * x(t - delay), one delay's worth of samples at a time."""
+    d = round(echo.delay_s * DETECT_SR)
+    x = np.array(y, dtype=np.float64)
+    for start in range(d, x.size, d):
+        stop = min(start + d, x.size)
+        x[start:stop] -= echo.gain * x[start - d : stop - d]
+    return x
+
+
 def _to_detect_rate(audio: np.ndarray, sr: int) -> np.ndarray:
     x = audio.astype(np.float64)
     if sr == DETECT_SR:
@@ -792,12 +862,10 @@ def detect(audio: np.ndarray, sr: int, key: bytes) -> Detection:
     secrets = _secrets(_check_key(key))
     x = _to_detect_rate(audio, int(sr))
     duration = x.size / DETECT_SR
-    power = band_power(x)
     tried = 0
     best: tuple[_Alignment, _Scaled, np.ndarray] | None = None  # strongest failed candidate
-    levels = clip_levels(tile_log_amp(power))
-    for scale in _candidate_scales(power, secrets, levels):
-        feat, align = _aligned(power, scale, secrets, levels)
+    for candidate in _candidates(x, secrets):
+        feat, align = _aligned(candidate.power, candidate.scale, secrets, candidate.levels)
         reading = _read(feat, align, secrets)
         tried += 1
         record, bits = _decode(reading, secrets)
@@ -805,7 +873,8 @@ def detect(audio: np.ndarray, sr: int, key: bytes) -> Detection:
             coded = _coded_by_group(secrets, record)[reading.position]
             agreement = (reading.soft * (1.0 - 2.0 * coded)).sum(axis=1)
             segments = _segments(agreement, reading.weight, _column_seconds(feat, align), duration)
-            return Detection(True, record, align.z, scale, segments, tried, tuple(int(b) for b in bits))
+            bits_out = tuple(int(b) for b in bits)
+            return Detection(True, record, align.z, candidate.scale, segments, tried, bits_out, candidate.echo)
         if best is None or align.z > best[0].z:
             best = (align, feat, bits)
     assert best is not None
