@@ -42,7 +42,7 @@ def test_most_short_stretched_excerpts_of_real_speech_decode() -> None:
     # WSOLA splices its output from input segments a few ms off the scale's line, and a 5 s clip holds under two
     # periods of the mark. The detector that searched the scale by the pilots alone and read every column at one
     # global scale recovered 13 of these 36; scoring scales by every group's bit-blind agreement and reading each
-    # column at its own tracked offset, 26.
+    # column at its own offset, 26 with offsets picked per column from 5 columns' evidence, 30 on a penalized path.
     clips = excerpts()
     found = [
         wm.detect(atempo(wm.embed(clip, SR, 7000 + i, KEY), tempo), SR, KEY).payload == 7000 + i
@@ -50,7 +50,7 @@ def test_most_short_stretched_excerpts_of_real_speech_decode() -> None:
         for tempo in (0.95, 0.97, 1.03, 1.05)
     ]
     assert len(found) == 36
-    assert sum(found) >= 22
+    assert sum(found) >= 26
 
 
 def with_echo(audio: np.ndarray, delay_s: float, gain: float) -> np.ndarray:

@@ -55,7 +55,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
-from scipy.ndimage import uniform_filter1d
 from scipy.signal import resample_poly
 
 from voicegate.audio import _wm_fec as fec
@@ -113,9 +112,10 @@ _FINE_SPAN = 4
 _WINDOW_SECONDS = 4.0
 _WINDOWS = 3
 # WSOLA stretching jitters the timing by milliseconds around the scale's line: at the found scale each group
-# column is read at its own offset within +-16 ms, chosen by the evidence of the 5 columns around it.
+# column is read at its own offset within +-16 ms, on the path of offsets that best fits the evidence when a
+# step of one fine frame between neighbouring columns costs a quarter of the evidence's spread.
 _TRACK_FRAMES = 4
-_TRACK_COLUMNS = 5
+_TRACK_STEP_COST = 0.25
 _TRACK_ROUNDS = 2
 # An echo y = x + g x(t - d) lays each tile over the one d earlier, whose mark differs. A single echo is a peak of
 # the clip's real cepstrum at quefrency d, of height g / 2, and removing it is exact, so the detector looks for one
@@ -763,17 +763,34 @@ def _track(
 ) -> np.ndarray:
     """The offset (index into the first axis of ``phase``) at which to read each group column.
 
-    A column's evidence for an offset is pooled over the _TRACK_COLUMNS around it: first the bit-blind
-    agreement of its groups, then, _TRACK_ROUNDS times, their agreement with the codeword decoded so far
-    (Viterbi's decision re-encoded, never tag-checked: the one tag check stays with the caller).
+    A column's evidence for an offset is first the bit-blind agreement of its groups, then, _TRACK_ROUNDS
+    times, their agreement with the codeword decoded so far (Viterbi's decision re-encoded, never
+    tag-checked: the one tag check stays with the caller); the offsets follow ``_offset_path``.
     """
     evidence = (_doubled(phase) * reference * reference).real.sum(axis=2)  # (offsets, M)
     columns = np.arange(phase.shape[1])
     for _ in range(_TRACK_ROUNDS):
-        choice = uniform_filter1d(evidence, _TRACK_COLUMNS, axis=1, mode="constant").argmax(axis=0)
+        choice = _offset_path(evidence)
         bits = fec.decode(_coded_soft(soft[choice, columns], position, secrets), _PAYLOAD_BITS)
         evidence = (soft * (1.0 - 2.0 * _coded_groups(secrets, bits)[position])).sum(axis=2)
-    return uniform_filter1d(evidence, _TRACK_COLUMNS, axis=1, mode="constant").argmax(axis=0)
+    return _offset_path(evidence)
+
+
+def _offset_path(evidence: np.ndarray) -> np.ndarray:
+    """The offset of each column (offsets, M) maximizing total evidence less a cost per step between neighbours."""
+    offsets = np.arange(evidence.shape[0])
+    step = -_TRACK_STEP_COST * float(np.std(evidence)) * np.abs(offsets[:, None] - offsets[None, :])  # (from, to)
+    score = evidence[:, 0].copy()
+    came_from = np.zeros(evidence.shape, dtype=np.int64)
+    for m in range(1, evidence.shape[1]):
+        total = score[:, None] + step
+        came_from[:, m] = total.argmax(axis=0)
+        score = total.max(axis=0) + evidence[:, m]
+    path = np.empty(evidence.shape[1], dtype=np.int64)
+    path[-1] = int(score.argmax())
+    for m in range(evidence.shape[1] - 1, 0, -1):
+        path[m - 1] = came_from[path[m], m]
+    return path
 
 
 def _coded_soft(soft: np.ndarray, position: np.ndarray, secrets: _Secrets) -> np.ndarray:
