@@ -129,6 +129,7 @@ class ForensicReportData:
     reasons: tuple[str, ...] = ()
     classifier: tuple[tuple[str, str], ...] = ()  # (label, value) rows: probability, band, model
     voice_matches: tuple[tuple[str, str], ...] = ()  # (voice, "score (above/below threshold)")
+    alterations: tuple[str, ...] = ()  # what was done to a marked clip since issue (time-scale, echo)
 
 
 # ---- gathering --------------------------------------------------------------------------------------
@@ -169,7 +170,20 @@ def gather_forensic_report(
         reasons=tuple(detection.reasons or ()),
         classifier=_classifier_rows(detection.classifier),
         voice_matches=_voice_rows(detection.voice_matches or {}),
+        alterations=_alterations(verdict),
     )
+
+
+def _alterations(verdict: dict[str, Any]) -> tuple[str, ...]:
+    """The changes the detector undid to read a marked clip, in words."""
+    found = []
+    scale = verdict.get("time_scale")
+    if verdict.get("marked") and scale and abs(float(scale) - 1.0) > 1e-4:
+        found.append(f"time-scale {float(scale):.4f}: played at {100.0 / float(scale):.1f}% of its issued speed, pitch kept")
+    echo = verdict.get("echo")
+    if verdict.get("marked") and echo:
+        found.append(f"an echo {1000.0 * float(echo['delay_s']):.0f} ms later at gain {float(echo['gain']):.2f}, removed to read the mark")
+    return tuple(found)
 
 
 def _classifier_rows(score: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
@@ -293,6 +307,7 @@ def render_forensic_report(data: ForensicReportData) -> bytes:
             ("Verdict", "MARKED" if data.marked else "NOT MARKED"),
             ("Confidence (z)", f"{data.confidence_z:.2f} standard deviations above an unmarked clip"),
             ("Marked fraction", f"{data.marked_fraction:.1%} of 0.5 s segments"),
+            ("Altered since issue", "; ".join(data.alterations) or ("none found" if data.marked else "—")),
             ("False-positive bound", f"{data.false_positive_bound:.3g}"),
             ("Watermark key id", data.watermark_key_id),
         ]),

@@ -359,6 +359,18 @@ def test_forensic_report_of_a_marked_detection_shows_its_provenance():
 
 
 @pytest.mark.django_db
+def test_forensic_report_states_how_a_marked_clip_was_altered_since_issue():
+    a = authorized_setup()
+    detection = _detection(_synthesis(a.profile, a.key), time_scale=1.0526, echo={"delay_s": 0.15, "gain": 0.35})
+
+    text = pdf_text(forensic.issue_forensic_report(detection, actor="test"))
+
+    assert "95.0% of its issued speed" in text and "150 ms" in text and "0.35" in text
+    plain = pdf_text(forensic.issue_forensic_report(_detection(_synthesis(a.profile, a.key), time_scale=1.0), actor="test"))
+    assert "none found" in plain
+
+
+@pytest.mark.django_db
 def test_forensic_report_withholds_another_organizations_provenance():
     a = authorized_setup()
     record = _synthesis(a.profile, a.key, text_sha256=HASH_B, output_sha256=HASH_C)
