@@ -506,6 +506,10 @@ class _Alignment:
     z: float
 
 
+# (band bins, bands): sums each band's bins of a power spectrum
+_BAND_SUM = np.kron(np.eye(_N_BANDS, dtype=_FEATURE_DTYPE), np.ones((_BINS_PER_BAND, 1), _FEATURE_DTYPE))
+
+
 def band_power(x: np.ndarray) -> np.ndarray:
     """Band powers on the fine grid: shape (frames, bands); frame j is centred on sample 64 j."""
     plan = _plan(DETECT_SR)
@@ -517,13 +521,12 @@ def band_power(x: np.ndarray) -> np.ndarray:
     )
     window = plan.window.astype(_FEATURE_DTYPE)
     bins = slice(plan.band_bins.min(), plan.band_bins.max() + 1)
-    band_sum = np.kron(np.eye(_N_BANDS, dtype=_FEATURE_DTYPE), np.ones((_BINS_PER_BAND, 1), _FEATURE_DTYPE))
     power = np.empty((count, _N_BANDS), _FEATURE_DTYPE)
     # In blocks: the arrays of a whole clip's frames at once are fresh pages every call, and faulting them in
     # cost more than the transform. scipy's transform keeps single precision (numpy's float32 rfft is 5x slower).
     for start in range(0, count, _POWER_BLOCK):
         spectra = scipy.fft.rfft(frames[start : start + _POWER_BLOCK] * window, axis=1, overwrite_x=True)[:, bins]
-        power[start : start + _POWER_BLOCK] = (spectra.real**2 + spectra.imag**2) @ band_sum
+        power[start : start + _POWER_BLOCK] = (spectra.real**2 + spectra.imag**2) @ _BAND_SUM
     return power
 
 
