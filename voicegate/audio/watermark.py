@@ -846,22 +846,30 @@ def find_echo(x: np.ndarray) -> Echo | None:
         return None
     n = scipy.fft.next_fast_len(2 * x.size, real=True)
     magnitude = np.abs(scipy.fft.rfft(x.astype(_FEATURE_DTYPE), n))
-    cepstrum = scipy.fft.irfft(np.log(magnitude + 1e-6 * magnitude.max() + _EPS), n)[lo:hi]
-    delay = int(np.argmax(np.abs(cepstrum)))
-    gain = 2.0 * float(cepstrum[delay])
+    cepstrum = scipy.fft.irfft(np.log(magnitude + 1e-6 * magnitude.max() + _EPS), n)
+    peak = lo + int(np.argmax(np.abs(cepstrum[lo:hi])))
+    # An echo made at another sample rate falls between samples: the peak is then a sampled sinc g/2 sinc(n - d),
+    # whose neighbour on the true delay's side has the peak's sign and the ratio |f| / (1 - |f|) to it.
+    side = peak + 1 if cepstrum[peak + 1] * cepstrum[peak] > cepstrum[peak - 1] * cepstrum[peak] else peak - 1
+    ratio = float(np.clip(cepstrum[side] / cepstrum[peak], 0.0, 1.0))
+    fraction = (side - peak) * ratio / (1.0 + ratio)
+    gain = 2.0 * float(cepstrum[peak]) / float(np.sinc(fraction))
     if abs(gain) < _ECHO_MIN_GAIN:
         return None
-    return Echo((lo + delay) / DETECT_SR, float(np.clip(gain, -_ECHO_MAX_GAIN, _ECHO_MAX_GAIN)))
+    return Echo((peak + fraction) / DETECT_SR, float(np.clip(gain, -_ECHO_MAX_GAIN, _ECHO_MAX_GAIN)))
 
 
 def remove_echo(y: np.ndarray, echo: Echo) -> np.ndarray:
-    """x with y = x + gain * x(t - delay): x(t) = y(t) - gain * x(t - delay), one delay's worth of samples at a time."""
-    d = round(echo.delay_s * DETECT_SR)
-    x = np.array(y, dtype=np.float64)
-    for start in range(d, x.size, d):
-        stop = min(start + d, x.size)
-        x[start:stop] -= echo.gain * x[start - d : stop - d]
-    return x
+    """x with y = x + gain * x(t - delay), delay in any fraction of a sample: Y / (1 + gain exp(-i w delay)).
+
+    The inverse is an endless train of echoes of the echo, (-gain)^k at k delays; the transform is long enough
+    that those past the clip's end fall below 1e-9 of it before they could wrap around into it.
+    """
+    delay = echo.delay_s * DETECT_SR
+    repeats = math.ceil(math.log(1e-9) / math.log(abs(echo.gain))) if echo.gain else 0
+    n = scipy.fft.next_fast_len(y.size + math.ceil((repeats + 1) * delay), real=True)
+    w = 2.0 * np.pi * np.arange(n // 2 + 1) / n
+    return scipy.fft.irfft(scipy.fft.rfft(y.astype(np.float64), n) / (1.0 + echo.gain * np.exp(-1j * w * delay)), n)[: y.size]
 
 
 def _to_detect_rate(audio: np.ndarray, sr: int) -> np.ndarray:
