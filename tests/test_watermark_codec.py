@@ -275,3 +275,12 @@ def test_an_echo_is_found_in_the_cepstrum_and_removed_exactly(clip: np.ndarray) 
     restored = wm.remove_echo(echoed, wm.Echo(0.12, 0.4))
     np.testing.assert_allclose(restored, clip, atol=1e-6)
     assert wm.find_echo(clip.astype(np.float64)) is None
+
+
+@pytest.mark.parametrize("kind", ["silence", "constant", "impulse", "tone"])
+def test_degenerate_clips_hold_no_echo_and_read_unmarked(kind: str) -> None:
+    n = 3 * SR
+    x = {"silence": np.zeros(n), "constant": np.full(n, 0.1), "impulse": np.r_[1.0, np.zeros(n - 1)],
+         "tone": 0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / SR)}[kind]
+    assert wm.find_echo(x) is None
+    assert not wm.detect(x, SR, KEY).detected

@@ -851,6 +851,8 @@ def find_echo(x: np.ndarray) -> Echo | None:
     # An echo made at another sample rate falls between samples: the peak is then a sampled sinc g/2 sinc(n - d),
     # whose neighbour on the true delay's side has the peak's sign and the ratio |f| / (1 - |f|) to it.
     side = peak + 1 if cepstrum[peak + 1] * cepstrum[peak] > cepstrum[peak - 1] * cepstrum[peak] else peak - 1
+    if abs(cepstrum[peak]) < _EPS:  # a flat spectrum (digital silence): nothing to find
+        return None
     ratio = float(np.clip(cepstrum[side] / cepstrum[peak], 0.0, 1.0))
     fraction = (side - peak) * ratio / (1.0 + ratio)
     gain = 2.0 * float(cepstrum[peak]) / float(np.sinc(fraction))
