@@ -21,8 +21,8 @@ def verify(samples: np.ndarray, sample_rate: int) -> tuple[dict[str, object], Sy
     """The verdict (JSON-ready) and the synthesis record the mark names, if any key verifies one."""
     strongest: watermark.Detection | None = None
     tag_checks = 0  # over every key tried: each check is a chance for a forged or random tag to pass
-    for key in live_keys():
-        found = watermark.detect(samples, sample_rate, key)
+    keys = live_keys()
+    for key, found in zip(keys, watermark.detect_each(samples, sample_rate, keys)):
         tag_checks += found.candidates_tried
         record = SynthesisRecord.objects.filter(pk=found.payload).first() if found.payload is not None else None
         if record is not None:

@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 from governance import apikeys, biometrics
 from governance.models import AuditEvent, BiometricBlob
 from synthesis.models import FittedVoice, SynthesisRecord
+from tests.audio_attacks import with_echo
 from tests.enrollment_helpers import audio_bytes
 from tests.factories import PURPOSE, authorized_setup, make_key
 from voicegate.audio import watermark
@@ -171,10 +172,8 @@ def test_detect_traces_our_clip_and_shows_provenance_to_its_organization(api, re
 
 def test_an_echoed_clip_still_traces_to_its_record_and_the_echo_is_named(api, ready):
     samples, rate = sf.read(io.BytesIO(_body(_synthesize(api, ready))), dtype="float32")
-    delay = int(0.15 * rate)
-    samples[delay:] += 0.35 * samples[:-delay].copy()
     echoed = io.BytesIO()
-    sf.write(echoed, samples, rate, format="WAV", subtype="FLOAT")
+    sf.write(echoed, with_echo(samples, rate, 0.15, 0.35), rate, format="WAV", subtype="FLOAT")
     _, detect_secret = make_key(ready.organization, actions=["detect"])
     api.credentials(HTTP_AUTHORIZATION=f"Api-Key {detect_secret}")
     from django.core.files.uploadedfile import SimpleUploadedFile

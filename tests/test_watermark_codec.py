@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 
 import numpy as np
 import pytest
 
+from tests.audio_attacks import atempo, with_echo
 from voicegate.audio import watermark as wm
 
 SR = 16000
@@ -65,6 +65,18 @@ def test_unmarked_audio_reads_nothing(clip: np.ndarray) -> None:
 def test_wrong_key_reads_nothing(marked: np.ndarray) -> None:
     found = wm.detect(marked, SR, b"another key of 32 bytes........!")
     assert not found.detected and found.payload is None
+
+
+def test_each_key_is_tried_in_turn_and_reads_as_it_would_alone(marked: np.ndarray) -> None:
+    other = b"another key of 32 bytes........!"
+    under_other, under_key = wm.detect_each(marked, SR, [other, KEY])
+    assert under_other == wm.detect(marked, SR, other) and under_other.payload is None
+    assert under_key == wm.detect(marked, SR, KEY) and under_key.payload == RECORD
+
+
+def test_a_malformed_key_among_several_is_refused_before_any_detection(marked: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="key"):
+        wm.detect_each(marked, SR, [KEY, b"short"])
 
 
 def test_mark_forged_without_the_tag_is_rejected(clip: np.ndarray) -> None:
@@ -140,14 +152,8 @@ def test_survives_gain_and_telephone_band(marked: np.ndarray) -> None:
 @pytest.mark.parametrize("tempo", [0.96, 1.04])
 def test_time_stretched_clip_decodes(tempo: float) -> None:
     # ffmpeg's atempo (WSOLA) keeps the pitch and changes the duration: the detector finds the scale.
-    ffmpeg = pytest.importorskip("imageio_ffmpeg").get_ffmpeg_exe()
     marked = wm.embed(speech_like(12.0, seed=11), SR, RECORD, KEY)
-    pcm = ["-f", "f32le", "-ar", str(SR), "-ac", "1"]
-    stretched = subprocess.run(
-        [ffmpeg, "-loglevel", "error", *pcm, "-i", "pipe:0", "-af", f"atempo={tempo}", *pcm, "pipe:1"],
-        input=marked.tobytes(), capture_output=True, check=True,
-    ).stdout
-    found = wm.detect(np.frombuffer(stretched, dtype=np.float32), SR, KEY)
+    found = wm.detect(atempo(marked, SR, tempo), SR, KEY)
     assert found.payload == RECORD and found.scale == pytest.approx(1.0 / tempo, abs=0.003)
 
 
@@ -267,9 +273,7 @@ def test_silence_embeds_without_error() -> None:
 
 
 def test_an_echo_is_found_in_the_cepstrum_and_removed_exactly(clip: np.ndarray) -> None:
-    d = int(0.12 * SR)
-    echoed = clip.astype(np.float64)
-    echoed[d:] += 0.4 * clip[:-d]
+    echoed = with_echo(clip, SR, 0.12, 0.4)
     echo = wm.find_echo(echoed)
     assert echo is not None and echo.delay_s == pytest.approx(0.12, abs=1e-4) and echo.gain == pytest.approx(0.4, abs=0.1)
     restored = wm.remove_echo(echoed, wm.Echo(0.12, 0.4))

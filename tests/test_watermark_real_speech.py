@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.audio_attacks import atempo, with_echo
 from voicegate.audio import watermark as wm
 
 SR = 16000
@@ -28,16 +28,6 @@ def excerpts() -> list[np.ndarray]:
     return out
 
 
-def atempo(audio: np.ndarray, tempo: float) -> np.ndarray:
-    ffmpeg = pytest.importorskip("imageio_ffmpeg").get_ffmpeg_exe()
-    pcm = ["-f", "f32le", "-ar", str(SR), "-ac", "1"]
-    stretched = subprocess.run(
-        [ffmpeg, "-loglevel", "error", *pcm, "-i", "pipe:0", "-af", f"atempo={tempo}", *pcm, "pipe:1"],
-        input=audio.astype(np.float32).tobytes(), capture_output=True, check=True,
-    ).stdout
-    return np.frombuffer(stretched, dtype=np.float32)
-
-
 def test_most_short_stretched_excerpts_of_real_speech_decode() -> None:
     # WSOLA splices its output from input segments a few ms off the scale's line, and a 5 s clip holds under two
     # periods of the mark. The detector that searched the scale by the pilots alone and read every column at one
@@ -45,7 +35,7 @@ def test_most_short_stretched_excerpts_of_real_speech_decode() -> None:
     # column at its own offset, 26 with offsets picked per column from 5 columns' evidence, 30 on a penalized path.
     clips = excerpts()
     found = [
-        wm.detect(atempo(wm.embed(clip, SR, 7000 + i, KEY), tempo), SR, KEY).payload == 7000 + i
+        wm.detect(atempo(wm.embed(clip, SR, 7000 + i, KEY), SR, tempo), SR, KEY).payload == 7000 + i
         for i, clip in enumerate(clips)
         for tempo in (0.95, 0.97, 1.03, 1.05)
     ]
@@ -53,18 +43,11 @@ def test_most_short_stretched_excerpts_of_real_speech_decode() -> None:
     assert sum(found) >= 26
 
 
-def with_echo(audio: np.ndarray, delay_s: float, gain: float) -> np.ndarray:
-    d = int(delay_s * SR)
-    out = audio.astype(np.float64)
-    out[d:] += gain * audio[:-d]
-    return out
-
-
 @pytest.mark.parametrize(("delay_s", "gain"), [(0.15, 0.35), (0.05, -0.5)])
 def test_echoed_excerpts_decode_once_the_echo_is_removed(delay_s: float, gain: float) -> None:
     # An echo lays every tile over the one delay_s earlier: none of these 9 decoded as heard before the detector
     # looked for an echo (in the cepstrum) and removed it before decoding again.
-    found = [wm.detect(with_echo(wm.embed(clip, SR, 9000 + i, KEY), delay_s, gain), SR, KEY) for i, clip in enumerate(excerpts())]
+    found = [wm.detect(with_echo(wm.embed(clip, SR, 9000 + i, KEY), SR, delay_s, gain), SR, KEY) for i, clip in enumerate(excerpts())]
     assert [f.payload for f in found] == [9000 + i for i in range(len(found))]
     assert all(f.echo is not None and abs(f.echo.delay_s - delay_s) < 1e-3 for f in found)
     assert all(abs(f.echo.gain - gain) < 0.1 and f.candidates_tried == 2 for f in found)
@@ -82,8 +65,6 @@ def test_an_echo_added_at_another_sample_rate_is_removed_between_samples() -> No
     rate = 22050
     clips = [resample_poly(clip.astype(np.float64), 441, 320) for clip in excerpts()]
     marked = [wm.embed(clip, rate, 9100 + i, KEY) for i, clip in enumerate(clips)]
-    d = int(0.15 * rate)
-    echoed = [np.concatenate([m[:d], m[d:] + 0.35 * m[:-d]]) for m in marked]
-    found = [wm.detect(e, rate, KEY) for e in echoed]
+    found = [wm.detect(with_echo(m, rate, 0.15, 0.35), rate, KEY) for m in marked]
     assert [f.payload for f in found] == [9100 + i for i in range(len(found))]
-    assert all(abs(f.echo.delay_s - d / rate) < 2e-5 for f in found)
+    assert all(abs(f.echo.delay_s - int(0.15 * rate) / rate) < 2e-5 for f in found)

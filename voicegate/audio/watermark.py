@@ -50,7 +50,7 @@ import functools
 import hashlib
 import hmac
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -698,19 +698,36 @@ class _Candidate:
     echo: Echo | None = None  # removed from the clip before ``power`` was measured
 
 
-def _candidates(x: np.ndarray, secrets: _Secrets) -> Iterator[_Candidate]:
+class _Clip:
+    """A submitted clip at the detector's rate and what is read from it without a key: its band powers and
+    levels, and those of the clip with its echo removed (measured only if a candidate needs them). Shared by
+    every key tried, so a clip checked under several keys is measured once."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x = x
+        self.power = band_power(x)
+        self.levels = clip_levels(tile_log_amp(self.power))
+
+    @functools.cached_property
+    def echo(self) -> Echo | None:
+        return find_echo(self.x)
+
+    @functools.cached_property
+    def without_echo(self) -> tuple[np.ndarray, Levels]:
+        assert self.echo is not None
+        clean = band_power(remove_echo(self.x, self.echo))
+        return clean, clip_levels(tile_log_amp(clean))
+
+
+def _candidates(clip: _Clip, secrets: _Secrets) -> Iterator[_Candidate]:
     """The clip as it is; then without the echo it holds, if any; then at the time-scale the mark points to.
 
     At most three tag checks per clip, two where no echo is found.
     """
-    power = band_power(x)
-    levels = clip_levels(tile_log_amp(power))
-    yield _Candidate(power, levels, 1.0)
-    echo = find_echo(x)
-    if echo is not None:
-        clean = band_power(remove_echo(x, echo))
-        yield _Candidate(clean, clip_levels(tile_log_amp(clean)), 1.0, echo)
-    yield _Candidate(power, levels, _stretch_scale(power, secrets, levels))
+    yield _Candidate(clip.power, clip.levels, 1.0)
+    if clip.echo is not None:
+        yield _Candidate(*clip.without_echo, 1.0, clip.echo)
+    yield _Candidate(clip.power, clip.levels, _stretch_scale(clip.power, secrets, clip.levels))
 
 
 def _stretch_scale(power: np.ndarray, secrets: _Secrets, levels: Levels) -> float:
@@ -895,13 +912,25 @@ def detect(audio: np.ndarray, sr: int, key: bytes) -> Detection:
     Returns the verified payload (record id) if any, the presence statistic, and per-segment
     (<= 0.5 s) verdicts on where the mark is. Raises ValueError on malformed input.
     """
+    return next(detect_each(audio, sr, [key]))
+
+
+def detect_each(audio: np.ndarray, sr: int, keys: Sequence[bytes]) -> Iterator[Detection]:
+    """:func:`detect` under each of ``keys`` in turn, lazily; what does not depend on the key is measured once.
+
+    Raises ValueError on malformed input or a malformed key, before the first detection.
+    """
     _check_audio(audio, sr, MIN_DETECT_SECONDS)
-    secrets = _secrets(_check_key(key))
-    x = _to_detect_rate(audio, int(sr))
-    duration = x.size / DETECT_SR
+    secrets = [_secrets(_check_key(key)) for key in keys]
+    clip = _Clip(_to_detect_rate(audio, int(sr)))
+    return (_detect(clip, s) for s in secrets)
+
+
+def _detect(clip: _Clip, secrets: _Secrets) -> Detection:
+    duration = clip.x.size / DETECT_SR
     tried = 0
     best: tuple[_Alignment, _Scaled, np.ndarray] | None = None  # strongest failed candidate
-    for candidate in _candidates(x, secrets):
+    for candidate in _candidates(clip, secrets):
         feat, align = _aligned(candidate.power, candidate.scale, secrets, candidate.levels)
         reading = _read(feat, align, secrets)
         tried += 1
