@@ -107,13 +107,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     speakers = _speaker_dirs(Path(args.data), args.speakers, args.enroll)
     files = {s.name: sorted(s.glob("*.flac")) for s in speakers}
     refs = {encoder: _references(files, args.enroll, embedder) for encoder, embedder in ENCODERS.items()}
-    result: dict[str, Any] = {
-        "same": float(np.mean([r.same for r in refs["resemblyzer"].values()])),
-        "stranger": float(np.mean([r.stranger for r in refs["resemblyzer"].values()])),
-        "dvector": {"same": float(np.mean([r.same for r in refs["dvector"].values()])),
-                    "stranger": float(np.mean([r.stranger for r in refs["dvector"].values()]))},
-        "engines": {},
-    }
+    result: dict[str, Any] = {**_bounds(refs["resemblyzer"]), "dvector": _bounds(refs["dvector"]), "engines": {}}
     for engine_name in args.engines.split(","):
         engine = engines.build(engine_name, Path(args.models))  # as the service builds it: fits checked by ear
         print(f"engine {engine_name}:", flush=True)
@@ -143,6 +137,12 @@ def _references(files: dict[str, list[Path]], enroll: int, embedder: Callable[[n
     return {name: _Reference(held[name], float(np.mean([cosine(v, held[name]) for v in real[name]])),
                              float(np.mean([cosine(v, held[name]) for o in files if o != name for v in real[o]])))
             for name in files}
+
+
+def _bounds(refs: dict[str, _Reference]) -> dict[str, float]:
+    """The ceiling and floor averaged over the speakers."""
+    return {"same": float(np.mean([r.same for r in refs.values()])),
+            "stranger": float(np.mean([r.stranger for r in refs.values()]))}
 
 
 def _speaker_row(engine: Engine, name: str, fs: list[Path], refs: dict[str, _Reference],
