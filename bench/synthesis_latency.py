@@ -65,12 +65,13 @@ def _authorized_profile(engine_name: str, clips: list, quick_fit: bool) -> tuple
 
     from django.utils import timezone
 
-    from synthesis.engines.search import FitConfig
-
     from governance import apikeys, biometrics
     from governance.models import BiometricBlob, ConsentArtifact, IdentityVerification, Organization, VoiceOwner, VoiceProfile
     from synthesis import registry
+    from synthesis.engines.search import FitConfig
     from synthesis.models import FittedVoice
+
+    quick = {"fast": {"fit": FitConfig(generations=1, popsize=4)}, "quality": {"timbre_steps": 1}}
 
     now = timezone.now()
     org = Organization.objects.create(name="Bench Org", slug=f"bench-{int(time.time())}")
@@ -82,8 +83,8 @@ def _authorized_profile(engine_name: str, clips: list, quick_fit: bool) -> tuple
         valid_until=now + timedelta(days=1), verification_status="verified", content_sha256="0" * 64,
     )
     engine = registry.get(engine_name)
-    if quick_fit:  # a one-generation search: the same kind of state, so the same speed, minutes sooner
-        engine = type(engine)(replace(engine.config, fit=FitConfig(generations=1, popsize=4)))  # type: ignore[call-arg, attr-defined]
+    if quick_fit:  # a one-step search: the same kind of state, so the same speed, minutes sooner
+        engine = type(engine)(replace(engine.config, **quick[engine_name]))  # type: ignore[call-arg, attr-defined]
     state = engine.fit_voice(clips)
     FittedVoice.objects.create(profile=profile, engine=engine_name, state=biometrics.store(owner, BiometricBlob.Kind.VOICE_STATE, state))
     _, secret = apikeys.create_key(org, name="bench", actions=["synthesize"], purposes=[PURPOSE], profiles=[profile],

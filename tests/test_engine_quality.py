@@ -42,9 +42,10 @@ def _clip(name: str) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def engine() -> QualityEngine:
-    # A far smaller search than production (about 12 syntheses instead of about 130) keeps the test to seconds.
+    # A far smaller search than production (one gradient step instead of 20, 4 conversion trials instead of 41)
+    # keeps the test to seconds.
     small = FitConfig(seed=0, generations=1, popsize=4)
-    return QualityEngine(QualityEngineConfig(fit=small, pitch_steps=3, conversion_fit=small))
+    return QualityEngine(QualityEngineConfig(timbre_steps=1, pitch_steps=3, conversion_fit=small))
 
 
 @pytest.fixture(scope="module")

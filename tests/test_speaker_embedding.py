@@ -17,7 +17,9 @@ from voicegate.audio.embedding import (
     WeightsMismatch,
     cosine,
     embed,
+    embed_differentiable,
     load_encoder,
+    preprocess,
     profile_embedding,
 )
 
@@ -74,6 +76,26 @@ def test_same_speaker_scores_higher_than_another_speaker() -> None:
     a1, a2 = embed(_speech("1688-142285-0006.flac")), embed(_speech("1688-142285-0007.flac"))
     b = embed(_speech("1998-15444-0006.flac"))
     assert cosine(a1, a2) > embedding.VERIFY_THRESHOLD > cosine(a1, b)
+
+
+def test_preprocessing_trims_and_levels_exactly_as_resemblyzer_does() -> None:
+    from resemblyzer import preprocess_wav
+
+    quiet = 0.05 * _speech("1998-15444-0006.flac")  # far below -30 dBFS, so the volume is raised too
+    for wav in (_speech("1688-142285-0006.flac"), quiet):
+        ours, theirs = preprocess(wav), preprocess_wav(wav)
+        assert ours.shape == theirs.shape and len(ours) < len(wav)
+        np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
+def test_differentiable_embedding_is_the_embedding_and_has_a_gradient() -> None:
+    import torch
+
+    wav = torch.tensor(_speech("1688-142285-0007.flac"), requires_grad=True)
+    vector = embed_differentiable(wav)
+    np.testing.assert_allclose(vector.detach().numpy(), embed(wav.detach().numpy()), atol=1e-5)
+    (vector @ torch.from_numpy(embed(_speech("1688-142285-0006.flac")))).backward()
+    assert wav.grad is not None and torch.isfinite(wav.grad).all() and float(wav.grad.abs().max()) > 0
 
 
 def test_profile_embedding_is_the_normalized_mean() -> None:

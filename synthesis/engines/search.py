@@ -1,7 +1,8 @@
 """Derivative-free search for voice fitting: a small CMA-ES, deterministic given its seed.
 
-Both engines fit a voice by maximizing a speaker-embedding cosine over a handful of parameters (``fast``) or a
-style vector (``quality``); neither objective has a gradient we can reach, so both use this.
+The WORLD conversion (``fast``, and ``quality`` on top of its style) is fitted by maximizing a speaker-embedding
+cosine over a handful of parameters through WORLD, which has no gradient we can reach, so it uses this. (The
+quality engine's timbre, 128 numbers, is fitted by gradient instead: ``synthesis/engines/kokoro_torch.py``.)
 """
 
 from __future__ import annotations

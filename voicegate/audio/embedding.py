@@ -98,9 +98,39 @@ def get_encoder(config: EncoderConfig = EncoderConfig()) -> torch.nn.Module:
 
 def preprocess(samples_16k: np.ndarray) -> np.ndarray:
     """resemblyzer's preprocessing: volume up to -30 dBFS, long silences trimmed. (n,) -> (m <= n,) float32."""
-    from resemblyzer import preprocess_wav
+    wav = np.asarray(samples_16k, dtype=np.float32)
+    wav = wav * _volume_gain(wav)
+    return wav[_speech_mask(wav)].astype(np.float32)
 
-    return np.asarray(preprocess_wav(np.asarray(samples_16k, dtype=np.float32)), dtype=np.float32)
+
+def _volume_gain(wav: np.ndarray) -> float:
+    """resemblyzer's ``normalize_volume(increase_only=True)`` as a factor: up to -30 dBFS, never down."""
+    from resemblyzer.hparams import audio_norm_target_dBFS
+
+    power = float(np.mean(np.square(wav, dtype=np.float64)))
+    change_db = audio_norm_target_dBFS - 10 * np.log10(power) if power > 0 else 0.0
+    return float(10 ** (change_db / 20)) if change_db > 0 else 1.0
+
+
+def _speech_mask(wav: np.ndarray) -> np.ndarray:
+    """resemblyzer's ``trim_long_silences`` as a mask, so the same samples can be picked from a torch tensor too:
+    webrtcvad (mode 3) on 30 ms windows, smoothed over 8 windows, speech dilated by 6; the tail under a window is
+    dropped. (n,) float -> (n,) bool."""
+    import webrtcvad
+    from resemblyzer.hparams import vad_max_silence_length, vad_moving_average_width, vad_window_length
+    from scipy.ndimage import binary_dilation
+
+    window = vad_window_length * SAMPLE_RATE // 1000
+    whole = len(wav) - len(wav) % window
+    pcm = np.round(wav[:whole] * (2 ** 15 - 1)).astype("<i2").tobytes()
+    vad = webrtcvad.Vad(3)
+    flags = np.array([vad.is_speech(pcm[2 * start:2 * (start + window)], SAMPLE_RATE)
+                      for start in range(0, whole, window)], dtype=float)
+    width = vad_moving_average_width
+    padded = np.concatenate((np.zeros((width - 1) // 2), flags, np.zeros(width // 2)))
+    smoothed = np.convolve(padded, np.ones(width), mode="valid") / width
+    speech = binary_dilation(np.round(smoothed).astype(bool), np.ones(vad_max_silence_length + 1))
+    return np.concatenate([np.repeat(speech, window), np.zeros(len(wav) - whole, bool)])
 
 
 def embed(samples_16k: np.ndarray) -> np.ndarray:
@@ -114,6 +144,42 @@ def embed(samples_16k: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
         vec = encoder.embed_utterance(wav)
     return _l2(np.asarray(vec, dtype=np.float32))
+
+
+def embed_differentiable(samples_16k: torch.Tensor) -> torch.Tensor:
+    """:func:`embed` as a torch function with a gradient, for fitting a voice to a speaker (synthesis engines).
+
+    The volume gain and the silence mask are measured on the values, as :func:`embed` measures them, and then held
+    fixed; the mel spectrogram is librosa's (the same filters and frames), computed in torch. (n,) -> (256,).
+    """
+    import torch  # here, not at import: Django start-up should not pay for it
+
+    values = samples_16k.detach().cpu().numpy().astype(np.float32)
+    gain = _volume_gain(values)
+    mask = _speech_mask(values * gain)
+    wav = samples_16k[torch.from_numpy(mask).to(samples_16k.device)] if mask.any() else samples_16k
+    wav = wav * gain
+    encoder = get_encoder()
+    wav_slices, mel_slices = encoder.compute_partial_slices(len(wav), 1.3, 0.75)  # embed_utterance's defaults
+    wav = torch.nn.functional.pad(wav, (0, max(0, wav_slices[-1].stop - len(wav))))
+    mel = _mel_spectrogram(wav.to(encoder.device))
+    partials = encoder(torch.stack([mel[s] for s in mel_slices]))
+    mean = partials.mean(dim=0)
+    return mean / mean.norm()
+
+
+def _mel_spectrogram(wav: torch.Tensor) -> torch.Tensor:
+    """resemblyzer's ``wav_to_mel_spectrogram`` (librosa: 25 ms Hann frames, 10 ms hop, centred, 40 mel power
+    bands, not logged) in torch. (n,) -> (frames, 40)."""
+    import librosa
+    import torch
+    from resemblyzer.hparams import mel_n_channels, mel_window_length, mel_window_step
+
+    n_fft, hop = SAMPLE_RATE * mel_window_length // 1000, SAMPLE_RATE * mel_window_step // 1000
+    basis = torch.from_numpy(librosa.filters.mel(sr=SAMPLE_RATE, n_fft=n_fft, n_mels=mel_n_channels)).to(wav)
+    spectrum = torch.stft(wav, n_fft, hop, n_fft, torch.hann_window(n_fft, device=wav.device, dtype=wav.dtype),
+                          center=True, pad_mode="constant", return_complex=True)
+    return (basis @ spectrum.abs().square()).T
 
 
 def embed_windows(samples_16k: np.ndarray, window_s: float = 1.6, hop_s: float = 1.6) -> np.ndarray:
