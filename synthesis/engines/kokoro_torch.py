@@ -59,11 +59,7 @@ class TimbreDecoder:
                         for name in consumed if name in initializers}
         self.inputs = sorted(consumed - set(self.weights) - {STYLE_INPUT})
         self.attributes = [{a.name: onnx.helper.get_attribute_value(a) for a in node.attribute} for node in self.nodes]
-        last_use: dict[str, int] = {}
-        for index, node in enumerate(self.nodes):
-            for name in node.input:
-                last_use[name] = index
-        self._last_use = last_use
+        self._segments = _segments(self.nodes, set(self.weights))
         # The same graph, with the replay's inputs exposed as outputs (all float tensors: convolution outputs and
         # normalized activations).
         for name in self.inputs:
@@ -82,25 +78,47 @@ class TimbreDecoder:
         """(128,) timbre -> (n,) audio at 24 kHz, differentiable in ``timbre``."""
         env: dict[str, Any] = {**sentence.constants, STYLE_INPUT: torch.cat([timbre.reshape(1, -1),
                                                                            sentence.prosody], dim=1)}
-        bounds = np.linspace(0, len(self.nodes), SEGMENTS + 1).astype(int)
-        for start, stop in zip(bounds[:-1], bounds[1:]):
-            made = {out for node in self.nodes[start:stop] for out in node.output}
-            needed = sorted({name for node in self.nodes[start:stop] for name in node.input
-                             if name and name not in made and name not in self.weights})
-            kept = sorted(out for out in made if self._last_use.get(out, -1) >= stop or out == AUDIO_OUTPUT)
-            results = checkpoint(self._segment, start, stop, needed, kept, *(env[n] for n in needed),
-                                 use_reentrant=False)
-            env.update(zip(kept, results))
-            for name in [n for n in env if self._last_use.get(n, len(self.nodes)) < stop]:
+        for segment in self._segments:
+            results = checkpoint(self._run, segment, *(env[name] for name in segment.needed), use_reentrant=False)
+            env.update(zip(segment.kept, results))
+            for name in segment.done:
                 del env[name]
         return torch.clamp(env[AUDIO_OUTPUT].reshape(-1), -1.0, 1.0)
 
-    def _segment(self, start: int, stop: int, needed: Sequence[str], kept: Sequence[str], *values: Any) -> tuple:
-        env = {**self.weights, **dict(zip(needed, values))}
-        for node, attributes in zip(self.nodes[start:stop], self.attributes[start:stop]):
+    def _run(self, segment: Segment, *values: Any) -> tuple:
+        env = {**self.weights, **dict(zip(segment.needed, values))}
+        for node, attributes in zip(self.nodes[segment.start:segment.stop], self.attributes[segment.start:segment.stop]):
             result = OPS[node.op_type](attributes, [env[name] if name else None for name in node.input])
             env.update(zip(node.output, result if isinstance(result, list) else [result]))
-        return tuple(env[name] for name in kept)
+        return tuple(env[name] for name in segment.kept)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Nodes [start, stop): the values they read from before, those they hand on, and those no later node reads."""
+
+    start: int
+    stop: int
+    needed: tuple[str, ...]
+    kept: tuple[str, ...]
+    done: tuple[str, ...]
+
+
+def _segments(nodes: Sequence[onnx.NodeProto], weights: set[str]) -> list[Segment]:
+    last_use = {name: index for index, node in enumerate(nodes) for name in node.input if name}
+    bounds = np.linspace(0, len(nodes), SEGMENTS + 1).astype(int)
+    made_anywhere = {out for node in nodes for out in node.output}
+    segments, live = [], {name for name in last_use if name not in weights and name not in made_anywhere}
+    for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        made = {out for node in nodes[start:stop] for out in node.output}
+        needed = sorted({name for node in nodes[start:stop] for name in node.input
+                         if name and name not in made and name not in weights})
+        kept = sorted(out for out in made if last_use.get(out, -1) >= stop or out == AUDIO_OUTPUT)
+        live |= set(kept)
+        done = sorted(name for name in live if last_use.get(name, len(nodes)) < stop and name != AUDIO_OUTPUT)
+        live -= set(done)
+        segments.append(Segment(start, stop, tuple(needed), tuple(kept), tuple(done)))
+    return segments
 
 
 def _timbre_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
