@@ -10,6 +10,9 @@ The int8 arithmetic is replayed as the graph does it, activations rounded to the
 straight-through gradient: the forward pass is the graph's (to float rounding and the odd rounding flip; audio
 correlation 0.99 with onnxruntime's), the gradient is the dequantized network's. The backward pass recomputes each
 segment of nodes instead of keeping every activation (a 6 s sentence would otherwise hold ~16 GB).
+
+The replay runs on the CPU; its onnxruntime pass uses CUDA when present. Moving the replay to a GPU has not been
+tried (no GPU was lent to the session that wrote it): its shape arithmetic makes small CPU tensors.
 """
 
 from __future__ import annotations

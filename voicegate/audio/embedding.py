@@ -165,7 +165,7 @@ def embed_differentiable(samples_16k: torch.Tensor) -> torch.Tensor:
     mel = _mel_spectrogram(wav.to(encoder.device))
     partials = encoder(torch.stack([mel[s] for s in mel_slices]))
     mean = partials.mean(dim=0)
-    return mean / mean.norm()
+    return (mean / mean.norm()).to(samples_16k.device)  # the encoder may sit on the GPU, the caller's audio not
 
 
 def _mel_spectrogram(wav: torch.Tensor) -> torch.Tensor:
