@@ -325,18 +325,18 @@ class QualityEngine:
 
         base = np.asarray(self.base_voice().timbre, np.float32)
         pitch = self._fit_pitch(lambda p: render(base, p), target_f0)
-        start = max([base, *model.pack_timbres.values()],
-                    key=lambda t: float(np.dot(self.embedder(render(t, pitch)), target)))
-        scale = np.maximum(np.std(list(model.pack_timbres.values()), axis=0), 0.02)
+        def score(timbre: np.ndarray) -> float:
+            return float(np.dot(self.embedder(render(timbre, pitch)), target))
 
+        start_score, start = max(((score(t), t) for t in [base, *model.pack_timbres.values()]), key=lambda st: st[0])
+        scale = np.maximum(np.std(list(model.pack_timbres.values()), axis=0), 0.02)
         timbre = self._fit_timbre(tokens, start, scale, pitch, target)
-        score = float(np.dot(self.embedder(render(timbre, pitch)), target))
-        start_score = float(np.dot(self.embedder(render(start, pitch)), target))
-        if score < start_score:  # the replay's gradient led somewhere the graph itself scores lower
-            timbre, score = start, start_score
-        logger.info("quality voice fitted: score %.3f pitch %.2f (target %.0f Hz)", score, pitch, target_f0)
+        fitted_score = score(timbre)
+        if fitted_score < start_score:  # the replay's gradient led somewhere the graph itself scores lower
+            timbre, fitted_score = start, start_score
+        logger.info("quality voice fitted: score %.3f pitch %.2f (target %.0f Hz)", fitted_score, pitch, target_f0)
         conversion = self._fit_conversion(clips, target, timbre, pitch)
-        return KokoroVoice([round(float(v), 5) for v in timbre], round(pitch, 4), round(score, 4),
+        return KokoroVoice([round(float(v), 5) for v in timbre], round(pitch, 4), round(fitted_score, 4),
                            None if conversion is None else asdict(conversion)).to_bytes()
 
     def _fit_timbre(self, tokens: list[int], start: np.ndarray, scale: np.ndarray, pitch: float,
