@@ -181,7 +181,7 @@ def test_a_conversion_that_gains_nothing_on_its_own_objective_is_not_kept(engine
     def blind(samples_16k: np.ndarray) -> np.ndarray:  # an encoder that hears no difference between voices
         return np.ones(256, np.float32) / 16.0
 
-    deaf = QualityEngine(engine.config, embedder=blind)
+    deaf = QualityEngine(replace(engine.config, timbre_steps=0), embedder=blind)  # the rule, not the timbre
     assert KokoroVoice.from_bytes(deaf.fit_voice([_clip("1688-142285-0006.flac")])).conversion is None
 
 

@@ -344,6 +344,8 @@ class QualityEngine:
         """Gradient ascent (Adam) of the speaker cosine to ``target`` over the timbre, through the decoder replayed in
         torch (:mod:`synthesis.engines.kokoro_torch`), in steps of the packs' spread per number. Returns the
         timbre of the best step. Measured against the CMA-ES it replaced, with the same time: docs/engines.md."""
+        if self.config.timbre_steps == 0:  # no search: the best start as it is (and no replay to build)
+            return start
         import torch
 
         from synthesis.engines.kokoro_torch import TimbreDecoder  # torch and onnx: only where a voice is fitted
