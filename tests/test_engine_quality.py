@@ -90,6 +90,10 @@ def test_espeak_diphthongs_and_affricates_become_kokoro_letters() -> None:
     assert to_kokoro_phonemes("bˈaɪ nˈaʊ dʒˈʌst tʃˈɪp ɡˈoʊ pˈeɪ bˈɔɪ bˈɛɾɚ") == "bˈI nˈW ʤˈʌst ʧˈɪp ɡˈO pˈA bˈY bˈɛTəɹ"
 
 
+def test_the_pronoun_i_is_stressed_so_kokoro_speaks_it() -> None:
+    assert to_kokoro_phonemes("aɪ wɪl kˈɔːl juː wɛn aɪ ɚɹˈaɪv, ˈaɪ tˈaɪm") == "ˈI wɪl kˈɔl ju wɛn ˈI əɹɹˈIv, ˈI tˈIm"
+
+
 def test_every_phoneme_of_ordinary_english_is_in_the_vocabulary(engine: QualityEngine) -> None:
     from synthesis.engines import espeak
 

@@ -23,6 +23,7 @@ import importlib.resources
 import io
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -80,10 +81,17 @@ _ESPEAK_TO_KOKORO = sorted({
 }.items(), key=lambda pair: -len(pair[0]))
 
 
+# The pronoun "I" alone as a word (its diphthong, no stress mark: espeak leaves it unstressed, misaki's lexicon,
+# which Kokoro learned from, stresses it). Unstressed, Kokoro swallows it: 6 sentences with "I" x the 6 start voices,
+# Whisper base WER 13.2% ("I will call you" -> "We'll call you", "Yesterday I walked" -> "Yesterday, walk"), 3.6%
+# stressed, the rest "I am" heard as "I'm".
+_UNSTRESSED_PRONOUN_I = re.compile(r"(?<!\w)I(?!\w)")
+
+
 def to_kokoro_phonemes(espeak_ipa: str) -> str:
     for old, new in _ESPEAK_TO_KOKORO:
         espeak_ipa = espeak_ipa.replace(old, new)
-    return espeak_ipa
+    return _UNSTRESSED_PRONOUN_I.sub("ˈI", espeak_ipa)
 
 
 # ----------------------------------------------------------------------------------------------- the model
