@@ -37,7 +37,7 @@ HOP_S = 2.0
 MIN_SAMPLES = SAMPLE_RATE // 2  # 0.5 s: shorter clips carry too little to score
 WEIGHTS_PATH = Path(__file__).parent / "weights" / "detector_v1.pt"
 # sha256 of detection/weights/detector_v1.pt, as written by `python -m detection.train_detector` (seed 0).
-WEIGHTS_SHA256 = "bf8d13957a1f6d9613e4d72cce493c6d7f29562cb1d85b5becafa78a53555814"
+WEIGHTS_SHA256 = "6385b54740a5819e0515770253199e4239fd1b5f99ff94d20059f18a5f62f355"
 MODEL_VERSION = f"lfcc-cnn-v1 ({WEIGHTS_SHA256[:12]})"
 
 Band = Literal["real", "inconclusive", "synthetic"]

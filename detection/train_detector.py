@@ -8,8 +8,9 @@ Data (every split decided by a seeded shuffle, written to the manifest):
 - real: one LibriSpeech utterance per speaker; speakers split train / calib / eval, up to 3 4-s crops each.
 - synthetic, one generator per label: piper_joe (the base voice), piper_clone (FastEngine fitted on LibriSpeech
   speakers: the product's cloned voices), kokoro (the quality engine, QualityEngine, speaking random voice states
-  shaped like fitted ones: a pack or base timbre plus seeded noise at the fit's search scale, a random pitch
-  position; a real fit costs ~130 syntheses, too slow for training data), espeak (several voices and rates),
+  shaped like fitted ones: a pack or base timbre plus seeded noise, a random pitch position: many voices
+  cheaply), kokoro_clone (QualityEngine fitted on the piper_clone speakers: a real fit takes minutes, and its
+  gradient-fitted timbre lies far outside the packs' cloud, where the noisy voices never go), espeak (several voices and rates),
   flite (kal, kal16, slt, rms, awb), festival (kal_diphone), world (pyworld analysis/synthesis of real
   utterances) and griffinlim (torchaudio Griffin-Lim from the magnitude spectrogram of real utterances). TTS
   text comes from SENTENCES below, split by sentence; resynthesis and clone fitting follow the speaker split, so
@@ -55,7 +56,7 @@ from detection.classifier import SAMPLE_RATE, DetectorNet, LfccFrontEnd, ModelCo
 logger = logging.getLogger("detection.train_detector")
 
 CROP = int(4.0 * SAMPLE_RATE)
-GENERATORS = ("piper_joe", "piper_clone", "kokoro", "espeak", "flite", "festival", "world", "griffinlim")
+GENERATORS = ("piper_joe", "piper_clone", "kokoro", "kokoro_clone", "espeak", "flite", "festival", "world", "griffinlim")
 CONDITIONS = ("clean", "mp3", "opus", "telephone", "noise", "reverb")
 SPLITS = ("train", "calib", "eval")
 N_EVAL_SPEAKERS = 50
@@ -329,11 +330,9 @@ def kokoro_voice(engine: object, rng: random.Random) -> tuple[str, np.ndarray, f
     return f"{start}~{pitch:.2f}", starts[start] + KOKORO_NOISE * scale * noise, pitch
 
 
-def _piper_clip(engine: object, text: str, voice_state: bytes) -> np.ndarray:
-    from synthesis.engines.piper import SAMPLE_RATE as PIPER_RATE
-
+def _engine_clip(engine: object, text: str, voice_state: bytes) -> np.ndarray:
     chunks = list(engine.stream(text, voice_state))  # type: ignore[attr-defined]
-    return _to16k(np.concatenate(chunks), PIPER_RATE)
+    return _to16k(np.concatenate(chunks), engine.sample_rate)  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------------------------------------- corpus
@@ -378,10 +377,14 @@ def build_corpus(real_dir: Path, cache: Path, seed: int, plan: CorpusPlan | None
             items += _resynth_items(name, fn2, real_files, spk_split, cache, seed)
     if "piper_joe" in gens or "piper_clone" in gens:
         items += _piper_items(gens, real_files, spk_split, cache, seed, plan)
-    if "kokoro" in gens:
+    if "kokoro" in gens or "kokoro_clone" in gens:
         from synthesis.engines.kokoro import QualityEngine  # loads the model only if a clip is missing
 
-        items += _tts_items("kokoro", functools.partial(gen_kokoro, QualityEngine()), cache, seed, plan, Path())
+        if "kokoro" in gens:
+            items += _tts_items("kokoro", functools.partial(gen_kokoro, QualityEngine()), cache, seed, plan, Path())
+        if "kokoro_clone" in gens:  # fitted as the service fits: the guard listens with the offline recognizer
+            engine = QualityEngine.deployed(cache.parent / "models")
+            items += _clone_items("kokoro_clone", engine, real_files, spk_split, cache, seed, plan)
     return items
 
 
@@ -442,34 +445,36 @@ def _piper_items(gens: set[str], real_files: dict[str, Path], spk_split: dict[st
             for i, (pair, text) in enumerate(sentence_pairs(split, plan.tts_per_split[split], rng)):
                 key = f"piper_joe_{split}_{i:03d}"
                 if not (cache / f"{key}.flac").exists():
-                    _save(cache, key, _piper_clip(engine, text, b""))
+                    _save(cache, key, _engine_clip(engine, text, b""))
                 out.append(Item(key, "piper_joe", split, pair, str(cache / f"{key}.flac"), 1))
         logger.info("piper_joe: %d clips", len(out))
     if "piper_clone" in gens:
-        out += _clone_items(engine, real_files, spk_split, cache, seed, plan)
+        out += _clone_items("piper_clone", engine, real_files, spk_split, cache, seed, plan)
     return out
 
 
-def _clone_items(engine: object, real_files: dict[str, Path], spk_split: dict[str, str], cache: Path, seed: int,
-                 plan: CorpusPlan) -> list[Item]:
+def _clone_items(name: str, engine: object, real_files: dict[str, Path], spk_split: dict[str, str], cache: Path,
+                 seed: int, plan: CorpusPlan) -> list[Item]:
+    """``engine`` fitted (its own fit_voice, as enrollment runs it) on one utterance of each of a split's first
+    speakers, then speaking the split's sentences in that voice."""
     out = []
     for split in SPLITS:
         # Longest utterances of the split's speakers (the engine needs >= 3 s of enrollment; more fits better).
         spks = sorted((s for s, sp in spk_split.items() if sp == split), key=lambda s: (-sf.info(str(real_files[s])).frames, s))
         for spk in spks[:plan.clone_speakers[split]]:
-            state_path = cache / f"clone_state_{spk}.json"
+            state_path = cache / f"{name}_state_{spk}.json"
             if not state_path.exists():
                 t0 = time.monotonic()
                 state_path.write_bytes(engine.fit_voice([_read_any(real_files[spk])]))  # type: ignore[attr-defined]
-                logger.info("fitted clone of speaker %s in %.0f s", spk, time.monotonic() - t0)
+                logger.info("%s: fitted speaker %s in %.0f s", name, spk, time.monotonic() - t0)
             state = state_path.read_bytes()
             rng = random.Random(f"{seed}-clone-{spk}")
             for i, (pair, text) in enumerate(sentence_pairs(split, plan.clone_texts, rng)):
-                key = f"piper_clone_{spk}_{i:03d}"
+                key = f"{name}_{spk}_{i:03d}"
                 if not (cache / f"{key}.flac").exists():
-                    _save(cache, key, _piper_clip(engine, text, state))
-                out.append(Item(key, "piper_clone", split, spk, str(cache / f"{key}.flac"), 1))
-    logger.info("piper_clone: %d clips", len(out))
+                    _save(cache, key, _engine_clip(engine, text, state))
+                out.append(Item(key, name, split, spk, str(cache / f"{key}.flac"), 1))
+    logger.info("%s: %d clips", name, len(out))
     return out
 
 
@@ -682,11 +687,14 @@ def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
 
 
 def choose_bands(p: np.ndarray, labels: np.ndarray, max_fp: float = 0.01, max_miss: float = 0.02) -> tuple[float, float]:
-    """low/high on calibrated probabilities: 'synthetic' when p >= high (at most max_fp of held-out real clips
-    reach it), 'real' when p <= low (at most max_miss of held-out synthetic clips fall to it); in between
-    'inconclusive'. Clamped so that low <= 0.5 <= high."""
-    high = float(np.quantile(p[labels == 0], 1 - max_fp)) if (labels == 0).any() else 0.5
-    low = float(np.quantile(p[labels == 1], max_miss)) if (labels == 1).any() else 0.5
+    """low/high on calibrated probabilities: 'synthetic' when p >= high, 'real' when p <= low, in between
+    'inconclusive'. Each is the split-conformal order statistic of the calib clips: a new real clip exchangeable
+    with them reaches ``high`` with probability at most max_fp, a new synthetic one falls to ``low`` with
+    probability at most max_miss. A plain quantile interpolates between the top two of ~120 real clips and let
+    3.9% of unseen real speakers through at a 1% target (session 13). Clamped so that low <= 0.5 <= high."""
+    real, synth = np.sort(p[labels == 0]), np.sort(p[labels == 1])
+    high = float(real[min(len(real), math.ceil((len(real) + 1) * (1 - max_fp))) - 1]) if len(real) else 0.5
+    low = float(synth[max(1, math.floor((len(synth) + 1) * max_miss)) - 1]) if len(synth) else 0.5
     return min(low, 0.5), max(high, 0.5)
 
 
@@ -728,7 +736,7 @@ def manifest(items: list[Item], clips: list[Clip], seed: int, bands: tuple[float
     for c in clips:
         clip_counts.setdefault(c.generator, {s: 0 for s in SPLITS})[c.split] += 1
     speakers = {s: sorted(it.group for it in items if it.generator == "real" and it.split == s) for s in SPLITS}
-    clone = {s: sorted({it.group for it in items if it.generator == "piper_clone" and it.split == s}) for s in SPLITS}
+    clone = {s: sorted({it.group for it in items if it.generator.endswith("_clone") and it.split == s}) for s in SPLITS}
     return {
         "weights_file": weights.name,
         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
@@ -739,12 +747,16 @@ def manifest(items: list[Item], clips: list[Clip], seed: int, bands: tuple[float
         "train_seconds": round(train_s, 1),
         "calibration": {"platt_a": platt[0], "platt_b": platt[1], "fitted_on": "calib split"},
         "bands": {"low": bands[0], "high": bands[1], "operating_point": 0.5,
-                  "rule": "p <= low: real; p >= high: synthetic; else inconclusive. low: 2% of calib synthetic "
-                          "clips below it; high: 1% of calib real clips above it (clamped around 0.5)"},
+                  "rule": "p <= low: real; p >= high: synthetic; else inconclusive. Split-conformal order statistics "
+                          "of the calib clips: a new synthetic clip falls to low with probability <= 2%, a new "
+                          "real clip reaches high with probability <= 1% (clamped around 0.5)"},
         "generators": {
             "real": "LibriSpeech train-clean-100, one utterance per speaker, up to 3 x 4 s crops",
             "piper_joe": "synthesis.engines.piper.FastEngine().stream(text, b'') (Piper en_US-joe-medium)",
             "piper_clone": "FastEngine fitted (default FitConfig) on one LibriSpeech utterance per speaker",
+            "kokoro_clone": "QualityEngine.deployed() fitted (its default config: gradient timbre fit, WORLD conversion "
+                            "with the intelligibility guard) on one LibriSpeech utterance per speaker, the same "
+                            "speakers as piper_clone",
             "kokoro": "synthesis.engines.kokoro.QualityEngine().stream(text, KokoroVoice(...).to_bytes()) (Kokoro-82M "
                       "int8, 24 kHz resampled to 16 kHz); one voice state per clip, drawn like a fitted voice (no "
                       "real fit: ~130 syntheses each): timbre = base or one of the style packs' timbres "

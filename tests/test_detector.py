@@ -79,10 +79,17 @@ def test_real_speech_fixtures_are_not_called_synthetic(detector, path: Path) -> 
 
 
 @pytest.mark.parametrize("path", ESPEAK, ids=lambda p: p.name)
-def test_espeak_fixtures_are_called_synthetic(detector, path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_espeak_fixtures_score_above_the_operating_point(detector, path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Not all reach the confident "synthetic" band: it is set so that at most 1% of real speech does (held out,
+    # 75% of espeak-ng clips reach it; docs/detection.md).
     result = detector.score(_clip(path))
-    assert result.band == "synthetic", result
-    assert result.probability_synthetic >= detector.thresholds[1]
+    assert result.probability_synthetic >= 0.5, result
+    assert result.band != "real", result
+
+
+def test_most_espeak_fixtures_are_called_synthetic(detector) -> None:  # type: ignore[no-untyped-def]
+    bands = [detector.score(_clip(path)).band for path in ESPEAK]
+    assert bands.count("synthetic") > len(bands) / 2, bands
 
 
 def test_score_is_deterministic_and_a_probability(detector) -> None:  # type: ignore[no-untyped-def]
@@ -122,3 +129,16 @@ def test_hostile_input_raises_value_error(detector, bad: np.ndarray) -> None:  #
 
 def test_silence_scores_without_error(detector) -> None:  # type: ignore[no-untyped-def]
     assert detector.score(np.zeros(32_000, np.float32)).band in ("real", "inconclusive", "synthetic")
+
+
+def test_bands_are_conformal_order_statistics_of_the_calib_clips() -> None:
+    from detection.train_detector import choose_bands
+
+    real = np.linspace(0.0, 0.9, 122)  # (122 + 1) * 0.99 rounds up past 121: only the top real clip bounds 1%
+    synth = np.linspace(0.05, 1.0, 298)  # floor(299 * 0.02) = 5: the fifth lowest synthetic clip
+    low, high = choose_bands(np.concatenate([real, synth]), np.array([0] * 122 + [1] * 298))
+    assert high == pytest.approx(real[-1])
+    assert low == pytest.approx(synth[4])
+    real_many = np.linspace(0.0, 0.9, 999)  # rank ceil(1000 * 0.99) = 990 of 999: ten clips reach it
+    _, high_many = choose_bands(real_many, np.zeros(999, int))
+    assert high_many == pytest.approx(real_many[989])
