@@ -690,8 +690,9 @@ def choose_bands(p: np.ndarray, labels: np.ndarray, max_fp: float = 0.01, max_mi
     """low/high on calibrated probabilities: 'synthetic' when p >= high, 'real' when p <= low, in between
     'inconclusive'. Each is the split-conformal order statistic of the calib clips: a new real clip exchangeable
     with them reaches ``high`` with probability at most max_fp, a new synthetic one falls to ``low`` with
-    probability at most max_miss. A plain quantile interpolates between the top two of ~120 real clips and let
-    3.9% of unseen real speakers through at a 1% target (session 13). Clamped so that low <= 0.5 <= high."""
+    probability at most max_miss (with fewer than 1/max_fp - 1 real clips high is their maximum, a looser bound).
+    A plain quantile interpolates between the top two of ~120 real clips and let 3.9% of unseen real speakers
+    through at a 1% target (session 13). Clamped so that low <= 0.5 <= high."""
     real, synth = np.sort(p[labels == 0]), np.sort(p[labels == 1])
     high = float(real[min(len(real), math.ceil((len(real) + 1) * (1 - max_fp))) - 1]) if len(real) else 0.5
     low = float(synth[max(1, math.floor((len(synth) + 1) * max_miss)) - 1]) if len(synth) else 0.5
